@@ -1,0 +1,290 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/tnn-go/tnn/internal/rng"
+	"github.com/tnn-go/tnn/nn"
+	"github.com/tnn-go/tnn/tensor"
+	"github.com/tnn-go/tnn/ternary"
+)
+
+// ErrStateDict reports a state_dict that does not fit the network.
+var ErrStateDict = errors.New("state_dict does not match the model")
+
+// Options configure how a Spec becomes a network.
+type Options struct {
+	TFactor float64 // ternary threshold factor (default ternary.DefaultTFactor)
+	TEx     int     // residual expansion terms for ternary layers (default 1)
+}
+
+// Net is a trainable network: one nn.Layer per Spec node, executed in order.
+type Net struct {
+	Spec   *Spec
+	Layers []nn.Layer
+	// Quant holds the quantizer of each ternary node (nil elsewhere).
+	Quant []*ternary.Quantizer
+
+	ins       [][]*tensor.Tensor // per node, its input tensors (reused)
+	outs      []*tensor.Tensor
+	grads     []*tensor.Tensor // dL/d(output) per node during Backward
+	own       []*tensor.Tensor // accumulation buffers for nodes with several consumers
+	consumers []int
+	seen      []int
+	params    []*nn.Param
+}
+
+// Build instantiates a Spec.
+func Build(s *Spec, o Options) (*Net, error) {
+	if _, err := s.Shapes(); err != nil {
+		return nil, err
+	}
+	if o.TFactor == 0 {
+		o.TFactor = ternary.DefaultTFactor
+	}
+	if o.TEx == 0 {
+		o.TEx = 1
+	}
+	n := &Net{Spec: s}
+	k := len(s.Nodes)
+	n.Layers = make([]nn.Layer, k)
+	n.Quant = make([]*ternary.Quantizer, k)
+	n.ins = make([][]*tensor.Tensor, k)
+	n.outs = make([]*tensor.Tensor, k)
+	n.grads = make([]*tensor.Tensor, k)
+	n.own = make([]*tensor.Tensor, k)
+	n.consumers = make([]int, k)
+	n.seen = make([]int, k)
+	for i, nd := range s.Nodes {
+		var q *ternary.Quantizer
+		if nd.Ternary {
+			var err error
+			if q, err = ternary.New(o.TFactor, o.TEx); err != nil {
+				return nil, err
+			}
+			n.Quant[i] = q
+		}
+		switch nd.Op {
+		case OpConv2d:
+			c := nn.NewConv2d(nd.Name, nd.InC, nd.OutC, nd.Kernel, nd.Stride, nd.Padding, nd.Bias)
+			if q != nil {
+				c.Quant = q
+			}
+			n.Layers[i] = c
+		case OpLinear:
+			l := nn.NewLinear(nd.Name, nd.InC, nd.OutC, nd.Bias)
+			if q != nil {
+				l.Quant = q
+			}
+			n.Layers[i] = l
+		case OpBatchNorm2d, OpBatchNorm1d:
+			n.Layers[i] = nn.NewBatchNorm(nd.Name, nd.OutC)
+		case OpReLU:
+			n.Layers[i] = &nn.ReLU{}
+		case OpMaxPool2d:
+			n.Layers[i] = &nn.MaxPool2d{K: nd.Kernel, Stride: nd.Stride, Pad: nd.Padding}
+		case OpAvgPool2d:
+			n.Layers[i] = &nn.AvgPool2d{K: nd.Kernel, Stride: nd.Stride, Pad: nd.Padding}
+		case OpGlobalAvgPool:
+			n.Layers[i] = &nn.GlobalAvgPool{}
+		case OpShortcutA:
+			n.Layers[i] = &nn.ShortcutA{InC: nd.InC, OutC: nd.OutC, Stride: nd.Stride}
+		case OpAdd:
+			n.Layers[i] = &nn.Add{}
+		case OpFlatten:
+			n.Layers[i] = &nn.Flatten{}
+		}
+		n.ins[i] = make([]*tensor.Tensor, len(nd.Inputs))
+		for _, j := range nd.Inputs {
+			if j != Input {
+				n.consumers[j]++
+			}
+		}
+		n.params = append(n.params, n.Layers[i].Params()...)
+	}
+	return n, nil
+}
+
+// Init draws the reference's initial weights: conv ~ N(0, sqrt(2/(kh·kw·out))),
+// Linear Kaiming normal (fan_in), biases 0, BatchNorm weight 1 and bias 0.
+func (n *Net) Init(seed uint64) {
+	r := rng.New(seed)
+	fill := func(t *tensor.Tensor, std float64) {
+		for i := range t.Data {
+			t.Data[i] = float32(r.Normal() * std)
+		}
+	}
+	for _, l := range n.Layers {
+		switch l := l.(type) {
+		case *nn.Conv2d:
+			fill(l.Weight.Data, math.Sqrt(2/float64(l.KH*l.KW*l.OutC)))
+			if l.Bias != nil {
+				l.Bias.Data.Zero()
+			}
+		case *nn.Linear:
+			fill(l.Weight.Data, math.Sqrt(2/float64(l.In)))
+			if l.Bias != nil {
+				l.Bias.Data.Zero()
+			}
+		case *nn.BatchNorm:
+			l.Weight.Data.Fill(1)
+			l.Bias.Data.Zero()
+			l.RunningMean.Zero()
+			l.RunningVar.Fill(1)
+			l.NumBatchesTracked.Zero()
+		}
+	}
+}
+
+// Forward runs the network on x (N×C×H×W) and returns the logits (N×classes),
+// owned by the network until the next Forward.
+func (n *Net) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
+	for i, nd := range n.Spec.Nodes {
+		in := n.ins[i]
+		for j, src := range nd.Inputs {
+			if src == Input {
+				in[j] = x
+			} else {
+				in[j] = n.outs[src]
+			}
+		}
+		n.outs[i] = n.Layers[i].Forward(in, train)
+	}
+	return n.outs[len(n.outs)-1]
+}
+
+// Backward propagates dL/dlogits through the network, setting every
+// parameter's Grad. Gradients of activations read by several nodes (the
+// identity path of a residual block) are summed in node order.
+func (n *Net) Backward(dlogits *tensor.Tensor) {
+	last := len(n.Layers) - 1
+	clear(n.grads)
+	clear(n.seen)
+	n.grads[last] = dlogits
+	for i := last; i >= 0; i-- {
+		g := n.grads[i]
+		if g == nil {
+			continue
+		}
+		nd := n.Spec.Nodes[i]
+		needDx := false
+		for _, src := range nd.Inputs {
+			needDx = needDx || src != Input
+		}
+		dxs := n.Layers[i].Backward(g, needDx)
+		for j, src := range nd.Inputs {
+			if src == Input {
+				continue
+			}
+			d := dxs[j]
+			n.seen[src]++
+			switch {
+			case n.consumers[src] == 1:
+				n.grads[src] = d
+			case n.seen[src] == 1:
+				if n.own[src] == nil {
+					n.own[src] = tensor.New(d.Shape...)
+				}
+				n.own[src].Reshape(d.Shape...)
+				copy(n.own[src].Data, d.Data)
+				n.grads[src] = n.own[src]
+			default:
+				acc := n.grads[src].Data
+				for k, v := range d.Data {
+					acc[k] += v
+				}
+			}
+		}
+	}
+}
+
+// Params lists the trainable parameters in state_dict order.
+func (n *Net) Params() []*nn.Param { return n.params }
+
+// StateDict lists parameters and buffers under PyTorch's state_dict names
+// and order. The tensors are the network's own (not copies).
+func (n *Net) StateDict() []tensor.Named {
+	var sd []tensor.Named
+	for _, l := range n.Layers {
+		for _, p := range l.Params() {
+			sd = append(sd, tensor.Named{Name: p.Name, T: p.Data})
+		}
+		sd = append(sd, l.Buffers()...)
+	}
+	return sd
+}
+
+// LoadStateDict copies sd into the network. Every tensor of the network must
+// be present with its shape; unknown names are errors too, so that loading a
+// checkpoint of another architecture fails with the full list of differences.
+// Scalars such as num_batches_tracked may come as shape [] or [1].
+func (n *Net) LoadStateDict(sd []tensor.Named) error {
+	have := map[string]*tensor.Tensor{}
+	for _, e := range sd {
+		have[e.Name] = e.T
+	}
+	var problems []string
+	used := map[string]bool{}
+	for _, e := range n.StateDict() {
+		src, ok := have[e.Name]
+		if !ok {
+			problems = append(problems, "missing "+e.Name)
+			continue
+		}
+		used[e.Name] = true
+		if len(src.Data) != len(e.T.Data) || (len(e.T.Shape) > 0 && !tensor.SameShape(src.Shape, e.T.Shape)) {
+			problems = append(problems, fmt.Sprintf("%s has shape %v, model wants %v", e.Name, src.Shape, e.T.Shape))
+		}
+	}
+	var unexpected []string
+	for name := range have {
+		if !used[name] {
+			unexpected = append(unexpected, "unexpected "+name)
+		}
+	}
+	sort.Strings(unexpected)
+	problems = append(problems, unexpected...)
+	if len(problems) > 0 {
+		const show = 12
+		more := ""
+		if len(problems) > show {
+			more = fmt.Sprintf(" (and %d more)", len(problems)-show)
+			problems = problems[:show]
+		}
+		return fmt.Errorf("%w %s: %s%s", ErrStateDict, n.Spec.Arch, strings.Join(problems, "; "), more)
+	}
+	for _, e := range n.StateDict() {
+		copy(e.T.Data, have[e.Name].Data)
+	}
+	return nil
+}
+
+// TernaryLayers lists each ternary node's name, latent weight and quantizer.
+func (n *Net) TernaryLayers() []TernaryLayer {
+	var out []TernaryLayer
+	for i, q := range n.Quant {
+		if q == nil {
+			continue
+		}
+		var w *nn.Param
+		switch l := n.Layers[i].(type) {
+		case *nn.Conv2d:
+			w = l.Weight
+		case *nn.Linear:
+			w = l.Weight
+		}
+		out = append(out, TernaryLayer{Name: n.Spec.Nodes[i].Name, Weight: w, Quant: q})
+	}
+	return out
+}
+
+// TernaryLayer describes one ternarized weight.
+type TernaryLayer struct {
+	Name   string
+	Weight *nn.Param
+	Quant  *ternary.Quantizer
+}
