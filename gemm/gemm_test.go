@@ -1,0 +1,361 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+const sentinel = float32(-7777.25)
+
+// naive is the reference: a triple loop accumulated in float64.
+func naive(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				av, bv := at(a, transA, i, p, lda), at(b, transB, p, j, ldb)
+				s += float64(av) * float64(bv)
+			}
+			v := float64(alpha) * s
+			if beta != 0 {
+				v += float64(beta) * float64(c[i*ldc+j])
+			}
+			c[i*ldc+j] = float32(v)
+		}
+	}
+}
+
+// at is element (r, c) of op(X): X[r][c], or X[c][r] when trans.
+func at(x []float32, trans bool, r, c, ld int) float32 {
+	if trans {
+		return x[c*ld+r]
+	}
+	return x[r*ld+c]
+}
+
+// bound is the magnitude that rounding errors scale with at C[i][j].
+func bound(transA, transB bool, i, j, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta, c0 float32) float64 {
+	var s float64
+	for p := 0; p < k; p++ {
+		av, bv := at(a, transA, i, p, lda), at(b, transB, p, j, ldb)
+		s += math.Abs(float64(av) * float64(bv))
+	}
+	return math.Abs(float64(alpha))*s + math.Abs(float64(beta)*float64(c0))
+}
+
+type impl struct {
+	name string
+	run  func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+}
+
+func impls(t testing.TB) []impl {
+	out := []impl{
+		{"Sgemm", Sgemm},
+		{"go", func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			sgemmWith(&goKernels, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}},
+	}
+	if hasAsm {
+		out = append(out, impl{"asm", func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			sgemmWith(&asmKernels, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}})
+	} else {
+		t.Log("assembly kernels not in this build or CPU: testing the Go path only")
+	}
+	return out
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = r.Float32()*2 - 1
+	}
+	return s
+}
+
+// matrix lays out rows×cols with stride ld inside a buffer that has guard
+// cells before, after and between rows, all holding sentinel, and returns
+// the buffer and the offset of element (0,0).
+func matrix(r *rand.Rand, rows, cols, ld, guard int) ([]float32, int) {
+	buf := make([]float32, guard+rows*ld+guard)
+	for i := range buf {
+		buf[i] = sentinel
+	}
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			buf[guard+i*ld+j] = r.Float32()*2 - 1
+		}
+	}
+	return buf, guard
+}
+
+type shape struct{ m, n, k int }
+
+func testShapes() []shape {
+	s := []shape{
+		{1, 1, 1}, {1, 1, 7}, {1, 17, 1}, {5, 1, 3}, {6, 16, 4}, {6, 8, 1},
+		{7, 17, 5}, {2, 3, 9}, {13, 49, 27}, {16, 49, 9}, {17, 9, 31},
+		{12, 32, 256}, {12, 32, 257}, {11, 15, 300}, {31, 37, 41},
+		{16, 196, 144}, {23, 24, 520}, {5, 1041, 3}, {241, 19, 13},
+		{247, 33, 261}, {97, 101, 103}, {64, 64, 64}, {3, 200, 2},
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for len(s) < 45 {
+		s = append(s, shape{1 + r.IntN(80), 1 + r.IntN(80), 1 + r.IntN(300)})
+	}
+	return s
+}
+
+func TestSgemm(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	is := impls(t)
+	const guard = 19
+	for _, sh := range testShapes() {
+		m, n, k := sh.m, sh.n, sh.k
+		for combo := 0; combo < 4; combo++ {
+			transA, transB := combo&1 != 0, combo&2 != 0
+			ar, ac := m, k
+			if transA {
+				ar, ac = k, m
+			}
+			br, bc := k, n
+			if transB {
+				br, bc = n, k
+			}
+			lda, ldb, ldc := ac+r.IntN(3), bc+r.IntN(3), n+1+r.IntN(5)
+			a, aoff := matrix(r, ar, ac, lda, 0)
+			b, boff := matrix(r, br, bc, ldb, 0)
+			c0, coff := matrix(r, m, n, ldc, guard)
+			for _, alpha := range []float32{1, -0.5} {
+				for _, beta := range []float32{0, 1, 0.3} {
+					want := append([]float32(nil), c0...)
+					naive(transA, transB, m, n, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, want[coff:], ldc)
+					for _, im := range is {
+						got := append([]float32(nil), c0...)
+						if beta == 0 {
+							for i := 0; i < m; i++ {
+								for j := 0; j < n; j++ {
+									got[coff+i*ldc+j] = float32(math.NaN())
+								}
+							}
+						}
+						// Slices end exactly at the last element, so any
+						// read past them panics in Go code.
+						aa := a[aoff : aoff+(ar-1)*lda+ac]
+						bb := b[boff : boff+(br-1)*ldb+bc]
+						im.run(transA, transB, m, n, k, alpha, aa, lda, bb, ldb, beta, got[coff:coff+(m-1)*ldc+n], ldc)
+						name := fmt.Sprintf("%s m=%d n=%d k=%d tA=%v tB=%v alpha=%v beta=%v", im.name, m, n, k, transA, transB, alpha, beta)
+						compare(t, name, got, want, c0, coff, m, n, ldc, func(i, j int) float64 {
+							return bound(transA, transB, i, j, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c0[coff+i*ldc+j])
+						}, k)
+					}
+				}
+			}
+		}
+	}
+}
+
+func compare(t *testing.T, name string, got, want, c0 []float32, coff, m, n, ldc int, mag func(i, j int) float64, k int) {
+	t.Helper()
+	inside := func(idx int) (int, int, bool) {
+		if idx < coff {
+			return 0, 0, false
+		}
+		i, j := (idx-coff)/ldc, (idx-coff)%ldc
+		return i, j, i < m && j < n
+	}
+	for idx := range got {
+		i, j, in := inside(idx)
+		if !in {
+			if got[idx] != c0[idx] {
+				t.Fatalf("%s: wrote outside C at buffer index %d (row %d col %d): %v", name, idx, i, j, got[idx])
+			}
+			continue
+		}
+		g, w := float64(got[idx]), float64(want[idx])
+		// float32 rounding on each of the k products and sums, plus the
+		// alpha and beta steps.
+		tol := float64(k+4)*0x1p-23*mag(i, j) + 1e-30
+		if math.IsNaN(g) || math.IsInf(g, 0) || math.Abs(g-w) > tol {
+			t.Fatalf("%s: C[%d][%d] = %v, want %v (tol %.3g)", name, i, j, g, w, tol)
+		}
+	}
+}
+
+// TestKernelTwins holds each assembly kernel to its pure-Go twin on every
+// tile shape, both A layouts and both store modes.
+func TestKernelTwins(t *testing.T) {
+	if !hasAsm {
+		t.Skip("no assembly kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	pairs := []struct {
+		name    string
+		bw      int
+		asm, go_ kernelFunc
+	}{
+		{"6x16", nr, asmKernels.wide, goKernels.wide},
+		{"6x8", nrHalf, asmKernels.narrow, goKernels.narrow},
+	}
+	for _, pr := range pairs {
+		for _, k := range []int{1, 2, 3, 4, 5, 7, 8, 9, 27, 64, 131} {
+			for _, packed := range []bool{true, false} {
+				rs, cs := 1, mr
+				alen := mr * k
+				if !packed {
+					rs, cs = k+3, 1
+					alen = (mr-1)*rs + k
+				}
+				a := randSlice(r, alen)
+				b := randSlice(r, pr.bw*k)
+				for h := 1; h <= mr; h++ {
+					for w := 1; w <= pr.bw; w++ {
+						for _, load := range []bool{false, true} {
+							ldc := pr.bw + 3
+							c0 := randSlice(r, mr*ldc+5)
+							for i := range c0 {
+								if i%ldc >= w || i/ldc >= h {
+									c0[i] = sentinel
+								}
+							}
+							ca := append([]float32(nil), c0...)
+							cg := append([]float32(nil), c0...)
+							pr.asm(k, a, rs, cs, b, ca, ldc, h, w, -0.5, 0.3, load)
+							pr.go_(k, a, rs, cs, b, cg, ldc, h, w, -0.5, 0.3, load)
+							for i := range ca {
+								d := math.Abs(float64(ca[i] - cg[i]))
+								if d > float64(k+4)*0x1p-23*float64(k) || (c0[i] == sentinel && (ca[i] != sentinel || cg[i] != sentinel)) {
+									t.Fatalf("%s k=%d packed=%v h=%d w=%d load=%v: index %d asm %v go %v (was %v)",
+										pr.name, k, packed, h, w, load, i, ca[i], cg[i], c0[i])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestBetaZeroIgnoresNaN(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, im := range impls(t) {
+		for _, sh := range []shape{{6, 16, 8}, {7, 19, 300}, {1, 1, 1}} {
+			a := randSlice(r, sh.m*sh.k)
+			b := randSlice(r, sh.k*sh.n)
+			c := make([]float32, sh.m*sh.n)
+			for i := range c {
+				c[i] = float32(math.NaN())
+			}
+			im.run(false, false, sh.m, sh.n, sh.k, 1, a, sh.k, b, sh.n, 0, c, sh.n)
+			for i, v := range c {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("%s %v: C[%d] = %v", im.name, sh, i, v)
+				}
+			}
+		}
+		// k == 0 and alpha == 0 only scale C, and beta == 0 still clears it.
+		c := []float32{float32(math.NaN()), 2}
+		im.run(false, false, 1, 2, 0, 1, nil, 1, nil, 2, 0, c, 2)
+		if c[0] != 0 || c[1] != 0 {
+			t.Fatalf("%s: k=0 beta=0 gave %v", im.name, c)
+		}
+		c = []float32{4, 2}
+		im.run(false, false, 1, 2, 3, 0, make([]float32, 3), 3, make([]float32, 6), 2, 0.5, c, 2)
+		if c[0] != 2 || c[1] != 1 {
+			t.Fatalf("%s: alpha=0 beta=0.5 gave %v", im.name, c)
+		}
+	}
+}
+
+func TestShortSlicePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for a short B")
+		}
+	}()
+	Sgemm(false, false, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 15), 4, 0, make([]float32, 16), 4)
+}
+
+// TestConcurrent runs many products at once on distinct C and expects each
+// to match the same product run alone, bit for bit.
+func TestConcurrent(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	shapes := []shape{{16, 49, 27}, {32, 64, 300}, {7, 200, 19}, {64, 33, 144}}
+	type job struct {
+		sh           shape
+		tA, tB       bool
+		a, b, c, ref []float32
+	}
+	var jobs []job
+	for i := 0; i < 24; i++ {
+		sh := shapes[i%len(shapes)]
+		j := job{sh: sh, tA: i%3 == 0, tB: i%5 == 0}
+		j.a = randSlice(r, sh.m*sh.k)
+		j.b = randSlice(r, sh.k*sh.n)
+		j.ref = make([]float32, sh.m*sh.n)
+		j.c = make([]float32, sh.m*sh.n)
+		jobs = append(jobs, j)
+	}
+	lds := func(j *job) (int, int) {
+		lda, ldb := j.sh.k, j.sh.n
+		if j.tA {
+			lda = j.sh.m
+		}
+		if j.tB {
+			ldb = j.sh.k
+		}
+		return lda, ldb
+	}
+	for i := range jobs {
+		j := &jobs[i]
+		lda, ldb := lds(j)
+		Sgemm(j.tA, j.tB, j.sh.m, j.sh.n, j.sh.k, 1, j.a, lda, j.b, ldb, 0, j.ref, j.sh.n)
+	}
+	var wg sync.WaitGroup
+	for i := range jobs {
+		wg.Add(1)
+		go func(j *job) {
+			defer wg.Done()
+			lda, ldb := lds(j)
+			for rep := 0; rep < 5; rep++ {
+				Sgemm(j.tA, j.tB, j.sh.m, j.sh.n, j.sh.k, 1, j.a, lda, j.b, ldb, 0, j.c, j.sh.n)
+			}
+		}(&jobs[i])
+	}
+	wg.Wait()
+	for i := range jobs {
+		for x := range jobs[i].c {
+			if jobs[i].c[x] != jobs[i].ref[x] {
+				t.Fatalf("job %d differs at %d: %v vs %v", i, x, jobs[i].c[x], jobs[i].ref[x])
+			}
+		}
+	}
+}
+
+func TestNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items on purpose under the race detector")
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	m, n, k := 40, 300, 600
+	a := randSlice(r, m*k)
+	b := randSlice(r, k*n)
+	c := make([]float32, m*n)
+	for _, tr := range [][2]bool{{false, false}, {true, true}} {
+		lda, ldb := k, n
+		if tr[0] {
+			lda, ldb = m, k
+		}
+		Sgemm(tr[0], tr[1], m, n, k, 1, a, lda, b, ldb, 0, c, n)
+		allocs := testing.AllocsPerRun(20, func() {
+			Sgemm(tr[0], tr[1], m, n, k, 1, a, lda, b, ldb, 0.5, c, n)
+		})
+		if allocs != 0 {
+			t.Fatalf("trans=%v: %v allocs per call", tr, allocs)
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package models
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tnn-go/tnn/nn"
+	"github.com/tnn-go/tnn/tensor"
+)
+
+// benchStep times one forward+backward of arch on CIFAR-shaped random data
+// (the optimizer step is a few percent of it and lives in package optim).
+func benchStep(b *testing.B, arch string, batch int, train bool) {
+	s, err := New(arch, Config{InC: 3, H: 32, W: 32, Classes: 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := Build(s, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n.Init(1)
+	r := rand.New(rand.NewPCG(1, 2))
+	x := tensor.New(batch, 3, 32, 32)
+	for i := range x.Data {
+		x.Data[i] = float32(r.NormFloat64())
+	}
+	y := make([]int32, batch)
+	for i := range y {
+		y[i] = int32(r.IntN(10))
+	}
+	var ce nn.CrossEntropy
+	step := func() {
+		logits := n.Forward(x, train)
+		ce.Forward(logits, y)
+		if train {
+			n.Backward(ce.Backward())
+		}
+	}
+	step()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		step()
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "img/s")
+}
+
+func BenchmarkTrainStepTernResNet20(b *testing.B) { benchStep(b, "tern_resnet20", 128, true) }
+func BenchmarkTrainStepResNet20(b *testing.B)     { benchStep(b, "resnet20", 128, true) }
+func BenchmarkInferResNet20(b *testing.B)         { benchStep(b, "resnet20", 128, false) }
