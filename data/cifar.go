@@ -249,7 +249,7 @@ func decodeCIFARArchive(r io.Reader, size int64, spec DatasetSpec, k *cifarKind,
 		if h.Size > limit {
 			return nil, fmt.Errorf("%w: %s: header claims %d bytes, more than the %d-byte archive can hold", ErrCorrupt, member, h.Size, size)
 		}
-		b, err := readExact(tr, h.Size, member)
+		b, err := readExact(tr, h.Size, 8*size, member)
 		if err != nil {
 			return nil, err
 		}

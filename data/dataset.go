@@ -4,6 +4,14 @@
 // small real Fashion-MNIST sample so the CLI works offline, and feeds batches
 // through a concurrent, deterministic loader that applies the augmentation
 // and normalisation of the paper's training scripts.
+//
+// Load looks for a dataset's files in the given folder and in its
+// per-dataset subfolder (dir/mnist, dir/fashion-mnist, dir/cifar10,
+// dir/cifar100), which is where Download puts them:
+//
+//	mnist, fashion-mnist: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
+//	cifar10:  cifar-10-binary.tar.gz or cifar-10-batches-bin/*.bin
+//	cifar100: cifar-100-binary.tar.gz or cifar-100-binary/*.bin
 package data
 
 import (

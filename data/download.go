@@ -108,11 +108,11 @@ func Download(name, dir string, progress io.Writer) error {
 			last = err
 		}
 		if !done {
-			missing = append(missing, fmt.Sprintf("%s (md5 %s) from %s", r.file, r.md5, strings.Join(urls, " or ")))
+			missing = append(missing, fmt.Sprintf("%s from %s (md5 %s)", r.file, strings.Join(urls, " or "), r.md5))
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: %s: place %s by hand in %s; last error: %w",
+		return fmt.Errorf("%w: %s: fetch %s by hand and place it in %s; last error: %w",
 			ErrDownload, name, strings.Join(missing, "; "), dest, last)
 	}
 	return nil
@@ -137,7 +137,7 @@ func fetch(url, path, want string, progress io.Writer) error {
 	fmt.Fprintf(progress, "fetching %s\n", url)
 	resp, err := httpClient.Get(url)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+		return err // already names the method and URL
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

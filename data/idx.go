@@ -28,7 +28,7 @@ func ReadIDX(path string) (dims []int, payload []uint8, err error) {
 }
 
 func decodeIDX(r io.Reader, size int64, name string) ([]int, []uint8, error) {
-	r, limit, err := maybeGunzip(r, size, name)
+	r, limit, hint, err := maybeGunzip(r, size, name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -67,7 +67,7 @@ func decodeIDX(r io.Reader, size int64, name string) ([]int, []uint8, error) {
 		}
 		dims[i] = int(d)
 	}
-	payload, err := readExact(r, total, name)
+	payload, err := readExact(r, total, hint, name)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -350,3 +350,24 @@ func TestLoaderReuse(t *testing.T) {
 		l.Close()
 	}
 }
+
+func BenchmarkLoaderCIFAR(b *testing.B) {
+	ds := toyDataset(50000, 3, 32, 32)
+	sp, _ := Spec("cifar10")
+	for _, workers := range []int{0, 2} {
+		b.Run(map[int]string{0: "sync", 2: "workers2"}[workers], func(b *testing.B) {
+			l := NewLoader(ds, LoaderConfig{BatchSize: 128, Shuffle: true, Augment: sp.TrainAugment, Norm: sp.Norm, Workers: workers})
+			defer l.Close()
+			b.SetBytes(128 * 3 * 32 * 32)
+			l.Start(0)
+			for range b.N {
+				bt, ok := l.Next()
+				if !ok {
+					l.Start(1)
+					bt, _ = l.Next()
+				}
+				l.Release(bt)
+			}
+		})
+	}
+}

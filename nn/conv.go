@@ -258,6 +258,17 @@ func col2im(col, x []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
 					}
 					dst := xc[ih*w : (ih+1)*w]
 					src := row[oh*wo : (oh+1)*wo]
+					if stride == 1 {
+						lo := min(max(0, pad-kj), wo)
+						hi := max(min(wo, w+pad-kj), lo)
+						if hi > lo {
+							d := dst[lo-pad+kj : hi-pad+kj]
+							for j, v := range src[lo:hi] {
+								d[j] += v
+							}
+						}
+						continue
+					}
 					for ow, v := range src {
 						iw := ow*stride - pad + kj
 						if iw >= 0 && iw < w {

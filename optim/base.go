@@ -138,10 +138,11 @@ func (b *base) State() ([]tensor.Named, StateInfo) {
 const maxListed = 20
 
 func (b *base) LoadState(named []tensor.Named, info StateInfo) error {
-	var problems []string
 	if canonKind(info.Kind) != b.kind {
-		problems = append(problems, fmt.Sprintf("state is for %q, optimizer is %s", info.Kind, b.kind))
+		// Buffer names would all differ too; listing them would bury this.
+		return fmt.Errorf("%w: state is for %q, optimizer is %s", ErrStateMismatch, info.Kind, b.kind)
 	}
+	var problems []string
 	if err := info.Hyper.validate(b.kind); err != nil {
 		return fmt.Errorf("%w: saved hyper-parameters: %w", ErrStateMismatch, err)
 	}

@@ -36,6 +36,11 @@ var (
 	ErrStateMismatch = errors.New("optim: optimizer state does not match")
 )
 
+var (
+	_ Optimizer = (*SGD)(nil)
+	_ Optimizer = (*Adam)(nil)
+)
+
 // Kinds lists the optimizer names New accepts (case-insensitively).
 var Kinds = []string{"SGD", "Adam"}
 

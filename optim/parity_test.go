@@ -14,6 +14,7 @@ import (
 // fixture is testdata/torch_parity.json, written by make_fixtures.py.
 type fixture struct {
 	TorchVersion string                 `json:"torch_version"`
+	CPU          string                 `json:"cpu_capability"`
 	Shapes       map[string][]int       `json:"shapes"`
 	Init         map[string][]float32   `json:"init"`
 	Grads        []map[string][]float32 `json:"grads"`
@@ -157,7 +158,7 @@ func TestTorchParity(t *testing.T) {
 					}
 				}
 			})
-			t.Logf("%d/%d values bit-identical to torch %s", exact, total, f.TorchVersion)
+			t.Logf("%d/%d values bit-identical to torch %s (%s)", exact, total, f.TorchVersion, f.CPU)
 		})
 	}
 }

@@ -6,11 +6,13 @@ Run with PyTorch 1.13 (the version the Go optimizers mirror); CI only reads
 the JSON. Gradients are stored rather than regenerated so the Go test needs no
 torch RNG. Shapes are chosen so that, with AVX2 (8 floats per vector, 16 per
 unrolled iteration), some elements take torch's vectorised path and some its
-scalar tail: the two can round differently (fused vs unfused multiply-add).
+scalar tail: they could round differently (fused or unfused multiply-add),
+though in 1.13's AVX2 build both fuse.
 
     /usr/bin/python3 optim/testdata/make_fixtures.py > optim/testdata/torch_parity.json
 """
 import json
+import re
 import sys
 
 import torch
@@ -33,6 +35,8 @@ def flat(t):
 
 
 def main():
+    if not torch.__version__.startswith("1.13"):
+        print("warning: torch %s, the fixture is meant for 1.13" % torch.__version__, file=sys.stderr)
     g = torch.Generator().manual_seed(2019)
     init = {n: torch.randn(s, generator=g) for n, s in SHAPES.items()}
     # Per-element magnitudes from 1e-4 to 10 so that eps matters for some
@@ -46,8 +50,11 @@ def main():
         }
         for k in range(STEPS)
     ]
+    cap = re.search(r"CPU capability usage: (\S+)", torch.__config__.show())
     out = {
         "torch_version": torch.__version__,
+        # Which kernels rounded: DEFAULT builds do not fuse multiply-adds.
+        "cpu_capability": cap.group(1) if cap else "unknown",
         "shapes": SHAPES,
         "init": {n: flat(t) for n, t in init.items()},
         "grads": [{n: flat(t) for n, t in gs.items()} for gs in grads],
