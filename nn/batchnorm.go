@@ -11,11 +11,11 @@ import (
 // batch statistics in training, running statistics in eval, running
 // variance updated with the unbiased batch variance, momentum 0.1, eps 1e-5.
 type BatchNorm struct {
-	C                      int
-	Eps, Momentum          float32
-	Weight, Bias           *Param
+	C                       int
+	Eps, Momentum           float32
+	Weight, Bias            *Param
 	RunningMean, RunningVar *tensor.Tensor
-	NumBatchesTracked      *tensor.Tensor // a scalar, stored as int64 in PyTorch files
+	NumBatchesTracked       *tensor.Tensor // a scalar, stored as int64 in PyTorch files
 
 	prefix       string
 	xhat, y, dx  *tensor.Tensor

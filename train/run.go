@@ -453,4 +453,3 @@ func (s *session) writeReports(start time.Time) error {
 	}
 	return report.WriteJSON(filepath.Join(dir, SummaryFile), s.summary(start))
 }
-
