@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// buildTnn compiles the real binary once for the CLI tests.
+func buildTnn(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tnn")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func runTnn(t *testing.T, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// TestBadInput runs the real binary on bad flags and files: each must exit
+// with status 2 and a single line naming the problem, never a panic trace,
+// and must leave an existing checkpoint untouched.
+func TestBadInput(t *testing.T) {
+	bin := buildTnn(t)
+	dir := t.TempDir()
+	notCkpt := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notCkpt, []byte("hello, not a checkpoint\n"), 0o644)
+	truncated := filepath.Join(dir, "train-images-idx3-ubyte")
+	os.WriteFile(truncated, []byte{0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3}, 0o644)
+	os.WriteFile(filepath.Join(dir, "train-labels-idx1-ubyte"), []byte{0, 0, 8, 1, 0, 0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0}, 0o644)
+	// A valid one-image test split, so that the truncated training file is what fails.
+	os.WriteFile(filepath.Join(dir, "t10k-images-idx3-ubyte"), append([]byte{0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28}, make([]byte, 784)...), 0o644)
+	os.WriteFile(filepath.Join(dir, "t10k-labels-idx1-ubyte"), []byte{0, 0, 8, 1, 0, 0, 0, 1, 3}, 0o644)
+	readOnly := filepath.Join(dir, "ro")
+	os.Mkdir(readOnly, 0o500)
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, []byte("x"), 0o644)
+
+	// A real checkpoint that must survive every failing command.
+	save := filepath.Join(dir, "run")
+	if code, _, errOut := runTnn(t, bin, "train", "--subset", "32", "--epochs", "1", "--batch_size", "16", "--save_path", save, "--arch", "resnet20"); code != 0 {
+		t.Fatalf("setup training failed (%d): %s", code, errOut)
+	}
+	ckpt := filepath.Join(save, "checkpoint.safetensors")
+	before, err := os.ReadFile(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown arch", []string{"train", "--arch", "resnet19"}, "tern_resnet20"},
+		{"unknown dataset", []string{"train", "--dataset", "imagenet1k"}, "cifar10"},
+		{"zero epochs", []string{"train", "--epochs", "0"}, "--epochs"},
+		{"negative batch", []string{"train", "--batch_size", "-4"}, "--batch_size"},
+		{"zero lr", []string{"train", "--learning_rate", "0"}, "--learning_rate"},
+		{"schedule/gammas lengths", []string{"train", "--schedule", "1", "2", "--gammas", "0.1"}, "--gammas"},
+		{"bad lr schedule", []string{"train", "--lr_schedule", "linear"}, "--lr_schedule"},
+		{"bad tex", []string{"train", "--tex", "40"}, "--tex"},
+		{"not a number", []string{"train", "--epochs", "many"}, "epochs"},
+		{"unknown flag", []string{"train", "--epoch", "3"}, "unknown flag"},
+		{"unknown command", []string{"fly"}, "unknown command"},
+		{"positional argument", []string{"train", "extra"}, "unknown command"},
+		{"missing resume file", []string{"train", "--resume", filepath.Join(dir, "nope.safetensors"), "--save_path", save}, "nope.safetensors"},
+		{"resume not a checkpoint", []string{"train", "--resume", notCkpt, "--save_path", save}, "not a tnn checkpoint"},
+		{"checkpoint of another arch", []string{"train", "--resume", ckpt, "--arch", "resnet32", "--save_path", save}, "stage_1.3"},
+		{"checkpoint with other classes", []string{"eval", "--resume", ckpt, "--num_classes", "7"}, "classifier.weight has shape [10 64], model wants [7 64]"},
+		{"eval without checkpoint", []string{"eval"}, "--resume"},
+		{"fine_tune without resume", []string{"train", "--fine_tune"}, "--fine_tune"},
+		{"missing dataset files", []string{"train", "--dataset", "cifar10", "--data_path", filepath.Join(dir, "empty")}, "cifar"},
+		{"truncated dataset", []string{"train", "--dataset", "mnist", "--data_path", dir, "--save_path", filepath.Join(dir, "r2")}, "train-images-idx3-ubyte"},
+		{"unwritable save_path", []string{"train", "--save_path", filepath.Join(blocker, "sub")}, "--save_path"},
+		{"download without folder", []string{"download", "--dataset", "cifar10"}, "--data_path"},
+		{"negative threads", []string{"train", "--threads", "-1"}, "--threads"},
+	}
+	if os.Geteuid() != 0 { // root can write anywhere
+		cases = append(cases, struct {
+			name string
+			args []string
+			want string
+		}{"read-only save_path", []string{"train", "--save_path", readOnly}, "not writable"})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := runTnn(t, bin, c.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2; stderr: %s", code, errOut)
+			}
+			lines := strings.Split(strings.TrimSpace(errOut), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "tnn: ") {
+				t.Errorf("want one 'tnn: ...' line, got %q", errOut)
+			}
+			if strings.Contains(errOut, "goroutine") || strings.Contains(errOut, "panic") {
+				t.Errorf("panic trace: %s", errOut)
+			}
+			if !strings.Contains(errOut, c.want) {
+				t.Errorf("message %q does not mention %q", errOut, c.want)
+			}
+		})
+	}
+	after, err := os.ReadFile(ckpt)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("the existing checkpoint was changed or lost (%v)", err)
+	}
+}
+
+func TestJoinNargs(t *testing.T) {
+	got := strings.Join(joinNargs([]string{"train", "--schedule", "80", "120", "160", "--gammas", "0.1", "0.1", "0.5", "--epochs", "3"}, "--schedule", "--gammas"), " ")
+	if want := "train --schedule 80,120,160 --gammas 0.1,0.1,0.5 --epochs 3"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
