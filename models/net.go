@@ -106,7 +106,37 @@ func Build(s *Spec, o Options) (*Net, error) {
 		}
 		n.params = append(n.params, n.Layers[i].Params()...)
 	}
+	n.fuseReLU()
 	return n, nil
+}
+
+// fuseReLU folds each ReLU into the BatchNorm or residual Add that alone
+// feeds it; the ReLU node stays in the Spec and becomes a pass-through.
+func (n *Net) fuseReLU() {
+	for i, nd := range n.Spec.Nodes {
+		if nd.Op != OpReLU || len(nd.Inputs) != 1 {
+			continue
+		}
+		src := nd.Inputs[0]
+		if src == Input || n.consumers[src] != 1 {
+			continue
+		}
+		switch l := n.Layers[src].(type) {
+		case *nn.BatchNorm:
+			if l.ReLU {
+				continue
+			}
+			l.ReLU = true
+		case *nn.Add:
+			if l.ReLU {
+				continue
+			}
+			l.ReLU = true
+		default:
+			continue
+		}
+		n.Layers[i] = nn.Identity{}
+	}
 }
 
 // Init draws the reference's initial weights: conv ~ N(0, sqrt(2/(kh·kw·out))),

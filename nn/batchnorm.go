@@ -16,6 +16,10 @@ type BatchNorm struct {
 	Weight, Bias            *Param
 	RunningMean, RunningVar *tensor.Tensor
 	NumBatchesTracked       *tensor.Tensor // a scalar, stored as int64 in PyTorch files
+	// ReLU fuses a following ReLU: the output is max(BN(x), 0) and Backward
+	// takes the gradient with respect to that. It saves two passes over the
+	// activation, which in a ResNet cost as much as the BatchNorm itself.
+	ReLU bool
 
 	prefix       string
 	xhat, y, dx  *tensor.Tensor
@@ -63,21 +67,27 @@ func (b *BatchNorm) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 		for ch := lo; ch < hi; ch++ {
 			var mean, invStd float32
 			if train {
-				// float64 sums: batch statistics over up to millions of values.
+				// Row sums in float32 (at most H·W terms), totals in float64:
+				// batch statistics cover up to millions of values.
 				var s float64
 				for i := 0; i < n; i++ {
+					var r float32
 					for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-						s += float64(v)
+						r += v
 					}
+					s += float64(r)
 				}
 				cnt := float64(n * hw)
 				m := s / cnt
+				m32 := float32(m)
 				var ss float64
 				for i := 0; i < n; i++ {
+					var r float32
 					for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-						d := float64(v) - m
-						ss += d * d
+						d := v - m32
+						r += d * d
 					}
+					ss += float64(r)
 				}
 				v := ss / cnt
 				mean = float32(m)
@@ -100,6 +110,14 @@ func (b *BatchNorm) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 				xs := x.Data[off : off+hw]
 				xh := b.xhat.Data[off : off+hw]
 				ys := b.y.Data[off : off+hw]
+				if b.ReLU {
+					for j, v := range xs {
+						h := (v - mean) * invStd
+						xh[j] = h
+						ys[j] = max(h*g+bt, 0)
+					}
+					continue
+				}
 				for j, v := range xs {
 					h := (v - mean) * invStd
 					xh[j] = h
@@ -124,14 +142,22 @@ func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	cnt := float32(n * hw)
 	parallel.For(c, func(lo, hi, _ int) {
 		for ch := lo; ch < hi; ch++ {
+			// Row sums in float32 (at most H·W terms), totals in float64.
 			var sdy, sdyx float64
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * hw
 				xh := b.xhat.Data[off : off+hw]
+				ys := b.y.Data[off : off+hw]
+				var s1, s2 float32
 				for j, d := range dy.Data[off : off+hw] {
-					sdy += float64(d)
-					sdyx += float64(d) * float64(xh[j])
+					if b.ReLU && ys[j] <= 0 {
+						continue
+					}
+					s1 += d
+					s2 += d * xh[j]
 				}
+				sdy += float64(s1)
+				sdyx += float64(s2)
 			}
 			gg[ch], gb[ch] = float32(sdyx), float32(sdy)
 			if !needDx {
@@ -139,16 +165,19 @@ func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 			}
 			k := gamma[ch] * b.invStd[ch]
 			mdy, mdyx := float32(sdy)/cnt, float32(sdyx)/cnt
+			if !b.trained {
+				mdy, mdyx = 0, 0
+			}
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * hw
 				xh := b.xhat.Data[off : off+hw]
+				ys := b.y.Data[off : off+hw]
 				dx := b.dx.Data[off : off+hw]
 				for j, d := range dy.Data[off : off+hw] {
-					if b.trained {
-						dx[j] = k * (d - mdy - xh[j]*mdyx)
-					} else {
-						dx[j] = k * d
+					if b.ReLU && ys[j] <= 0 {
+						d = 0
 					}
+					dx[j] = k * (d - mdy - xh[j]*mdyx)
 				}
 			}
 		}

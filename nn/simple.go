@@ -41,11 +41,14 @@ func (r *ReLU) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	return []*tensor.Tensor{r.dx}
 }
 
-// Add sums its inputs (the residual connection).
+// Add sums its inputs (the residual connection). With ReLU set it is
+// max(Σ inputs, 0), the end of a residual block in one pass.
 type Add struct {
 	noParams
-	y   *tensor.Tensor
-	dxs []*tensor.Tensor
+	ReLU bool
+	y    *tensor.Tensor
+	dx   *tensor.Tensor
+	dxs  []*tensor.Tensor
 }
 
 func (a *Add) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
@@ -53,10 +56,22 @@ func (a *Add) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	a.dxs = append(a.dxs[:0], in...)
 	parallel.For(len(a.y.Data), func(lo, hi, _ int) {
 		ys := a.y.Data[lo:hi]
+		if len(in) == 2 && a.ReLU {
+			x1 := in[1].Data[lo:hi]
+			for i, v := range in[0].Data[lo:hi] {
+				ys[i] = max(v+x1[i], 0)
+			}
+			return
+		}
 		copy(ys, in[0].Data[lo:hi])
 		for _, t := range in[1:] {
 			for i, v := range t.Data[lo:hi] {
 				ys[i] += v
+			}
+		}
+		if a.ReLU {
+			for i, v := range ys {
+				ys[i] = max(v, 0)
 			}
 		}
 	})
@@ -66,6 +81,21 @@ func (a *Add) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 // Backward hands the same gradient to every input; the executor never
 // writes into a gradient it receives, so sharing dy is safe.
 func (a *Add) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	if a.ReLU {
+		a.dx = ensure(a.dx, dy.Shape...)
+		parallel.For(len(dy.Data), func(lo, hi, _ int) {
+			dx := a.dx.Data[lo:hi]
+			ys := a.y.Data[lo:hi]
+			for i, d := range dy.Data[lo:hi] {
+				if ys[i] > 0 {
+					dx[i] = d
+				} else {
+					dx[i] = 0
+				}
+			}
+		})
+		dy = a.dx
+	}
 	for i := range a.dxs {
 		a.dxs[i] = dy
 	}
@@ -148,4 +178,14 @@ func (s *ShortcutA) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 		}
 	})
 	return []*tensor.Tensor{s.dx}
+}
+
+// Identity passes its input through; the executor puts it where a ReLU was
+// fused into the layer before it.
+type Identity struct{ noParams }
+
+func (Identity) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor { return in[0] }
+
+func (Identity) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	return []*tensor.Tensor{dy}
 }
