@@ -149,12 +149,18 @@ func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 				xh := b.xhat.Data[off : off+hw]
 				ys := b.y.Data[off : off+hw]
 				var s1, s2 float32
-				for j, d := range dy.Data[off : off+hw] {
-					if b.ReLU && ys[j] <= 0 {
-						continue
+				dys := dy.Data[off : off+hw]
+				if b.ReLU {
+					for j, d := range dys {
+						d = passPositive(d, ys[j])
+						s1 += d
+						s2 += d * xh[j]
 					}
-					s1 += d
-					s2 += d * xh[j]
+				} else {
+					for j, d := range dys {
+						s1 += d
+						s2 += d * xh[j]
+					}
 				}
 				sdy += float64(s1)
 				sdyx += float64(s2)
@@ -173,11 +179,15 @@ func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 				xh := b.xhat.Data[off : off+hw]
 				ys := b.y.Data[off : off+hw]
 				dx := b.dx.Data[off : off+hw]
-				for j, d := range dy.Data[off : off+hw] {
-					if b.ReLU && ys[j] <= 0 {
-						d = 0
+				dys := dy.Data[off : off+hw]
+				if b.ReLU {
+					for j, d := range dys {
+						dx[j] = k * (passPositive(d, ys[j]) - mdy - xh[j]*mdyx)
 					}
-					dx[j] = k * (d - mdy - xh[j]*mdyx)
+				} else {
+					for j, d := range dys {
+						dx[j] = k * (d - mdy - xh[j]*mdyx)
+					}
 				}
 			}
 		}

@@ -202,6 +202,10 @@ func (c *Conv2d) Buffers() []tensor.Named { return nil }
 // im2col lays out the receptive fields of one C×H×W image as the columns of
 // a (C·KH·KW) × (HO·WO) matrix; out-of-image taps are zero.
 func im2col(x, col []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
+	if stride == 1 && ho == h && wo == w {
+		im2colSame(x, col, ch, h, w, kh, kw, pad)
+		return
+	}
 	hw := ho * wo
 	for c := 0; c < ch; c++ {
 		xc := x[c*h*w : (c+1)*h*w]
@@ -244,6 +248,10 @@ func im2col(x, col []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
 // col2im is the adjoint of im2col: it sums the column entries back into the
 // image positions they were read from.
 func col2im(col, x []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
+	if stride == 1 && ho == h && wo == w {
+		col2imSame(col, x, ch, h, w, kh, kw, pad)
+		return
+	}
 	clear(x)
 	hw := ho * wo
 	for c := 0; c < ch; c++ {
@@ -275,6 +283,107 @@ func col2im(col, x []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
 							dst[iw] += v
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// For "same" convolutions (stride 1, output size = input size, e.g. 3×3 with
+// padding 1) each im2col row is the whole channel plane shifted by
+// (ki−pad)·w + (kj−pad): one long copy, then the taps that wrapped around a
+// row edge and the rows that fell off the top or bottom are zeroed. This is
+// several times faster than row-by-row copies of 7–32 floats.
+
+// sameSpan returns, for tap (ki, kj), the output range [lo, hi) whose source
+// index o+shift stays inside the plane, and the shift.
+func sameSpan(h, w, ki, kj, pad int) (lo, hi, shift int) {
+	dy, dx := ki-pad, kj-pad
+	lo, hi = max(0, -dy)*w, min(h, h-dy)*w
+	return lo, max(hi, lo), dy*w + dx
+}
+
+func im2colSame(x, col []float32, ch, h, w, kh, kw, pad int) {
+	hw := h * w
+	for c := 0; c < ch; c++ {
+		xc := x[c*hw : (c+1)*hw]
+		for ki := 0; ki < kh; ki++ {
+			for kj := 0; kj < kw; kj++ {
+				row := col[((c*kh+ki)*kw+kj)*hw:][:hw]
+				lo, hi, shift := sameSpan(h, w, ki, kj, pad)
+				clear(row[:lo])
+				clear(row[hi:])
+				if hi == lo {
+					continue
+				}
+				// Source indices o+shift for o in [lo, hi) may run one
+				// column past either end of the plane; clamp, then zero.
+				s0, s1 := lo+shift, hi+shift
+				d0, d1 := lo, hi
+				if s0 < 0 {
+					d0 -= s0
+					s0 = 0
+				}
+				if s1 > hw {
+					d1 -= s1 - hw
+					s1 = hw
+				}
+				clear(row[lo:d0])
+				clear(row[d1:hi])
+				copy(row[d0:d1], xc[s0:s1])
+				dx := kj - pad
+				if dx == 0 {
+					continue
+				}
+				// Columns whose tap falls left (dx<0) or right (dx>0) of the image.
+				for r := lo / w; r < hi/w; r++ {
+					base := r * w
+					if dx < 0 {
+						clear(row[base : base-dx])
+					} else {
+						clear(row[base+w-dx : base+w])
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2imSame is im2colSame's adjoint. It zeroes the wrapped taps of col in
+// place (col is scratch) so each row can be added to the plane in one pass.
+func col2imSame(col, x []float32, ch, h, w, kh, kw, pad int) {
+	hw := h * w
+	clear(x)
+	for c := 0; c < ch; c++ {
+		xc := x[c*hw : (c+1)*hw]
+		for ki := 0; ki < kh; ki++ {
+			for kj := 0; kj < kw; kj++ {
+				row := col[((c*kh+ki)*kw+kj)*hw:][:hw]
+				lo, hi, shift := sameSpan(h, w, ki, kj, pad)
+				if hi == lo {
+					continue
+				}
+				dx := kj - pad
+				if dx != 0 {
+					for r := lo / w; r < hi/w; r++ {
+						base := r * w
+						if dx < 0 {
+							clear(row[base : base-dx])
+						} else {
+							clear(row[base+w-dx : base+w])
+						}
+					}
+				}
+				s0, s1 := lo+shift, hi+shift
+				d0 := lo
+				if s0 < 0 {
+					d0 -= s0
+					s0 = 0
+				}
+				s1 = min(s1, hw)
+				dst := xc[s0:s1]
+				for i, v := range row[d0 : d0+len(dst)] {
+					dst[i] += v
 				}
 			}
 		}

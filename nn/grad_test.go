@@ -227,3 +227,63 @@ func TestBatchNormRunningStats(t *testing.T) {
 		t.Fatalf("eval output %g, want %g", y.Data[0], want)
 	}
 }
+
+// im2colRef is the definition, element by element.
+func im2colRef(x, col []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
+	for c := 0; c < ch; c++ {
+		for ki := 0; ki < kh; ki++ {
+			for kj := 0; kj < kw; kj++ {
+				for oh := 0; oh < ho; oh++ {
+					for ow := 0; ow < wo; ow++ {
+						ih, iw := oh*stride-pad+ki, ow*stride-pad+kj
+						v := float32(0)
+						if ih >= 0 && ih < h && iw >= 0 && iw < w {
+							v = x[(c*h+ih)*w+iw]
+						}
+						col[((c*kh+ki)*kw+kj)*ho*wo+oh*wo+ow] = v
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestIm2colPaths checks the fast paths against the definition on odd
+// shapes, including planes smaller than the kernel, and col2im as its adjoint
+// (<im2col(x), y> = <x, col2im(y)>).
+func TestIm2colPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 13))
+	for _, c := range []struct{ ch, h, w, k, s, p int }{
+		{2, 5, 5, 3, 1, 1}, {1, 1, 1, 3, 1, 1}, {3, 2, 7, 3, 1, 1}, {2, 7, 2, 5, 1, 2}, {1, 3, 3, 5, 1, 2},
+		{2, 6, 5, 3, 2, 1}, {1, 4, 4, 1, 1, 0}, {2, 8, 9, 3, 1, 0}, {1, 9, 9, 7, 1, 3}, {2, 4, 3, 2, 1, 1},
+	} {
+		ho, wo := (c.h+2*c.p-c.k)/c.s+1, (c.w+2*c.p-c.k)/c.s+1
+		x := randTensor(r, c.ch*c.h*c.w).Data
+		n := c.ch * c.k * c.k * ho * wo
+		got, want := make([]float32, n), make([]float32, n)
+		for i := range got {
+			got[i] = 99 // stale scratch must be overwritten
+		}
+		im2col(x, got, c.ch, c.h, c.w, c.k, c.k, c.s, c.p, ho, wo)
+		im2colRef(x, want, c.ch, c.h, c.w, c.k, c.k, c.s, c.p, ho, wo)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%+v: im2col[%d] = %g, want %g", c, i, got[i], want[i])
+			}
+		}
+		y := randTensor(r, n).Data
+		var lhs float64
+		for i := range y {
+			lhs += float64(y[i]) * float64(want[i])
+		}
+		back := make([]float32, len(x))
+		col2im(append([]float32(nil), y...), back, c.ch, c.h, c.w, c.k, c.k, c.s, c.p, ho, wo)
+		var rhs float64
+		for i := range x {
+			rhs += float64(x[i]) * float64(back[i])
+		}
+		if math.Abs(lhs-rhs) > 1e-3*math.Max(1, math.Abs(lhs)) {
+			t.Fatalf("%+v: col2im is not the adjoint: %g vs %g", c, lhs, rhs)
+		}
+	}
+}

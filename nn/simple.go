@@ -1,6 +1,8 @@
 package nn
 
 import (
+	"math"
+
 	"github.com/tnn-go/tnn/internal/parallel"
 	"github.com/tnn-go/tnn/tensor"
 )
@@ -31,14 +33,19 @@ func (r *ReLU) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 		dx := r.dx.Data[lo:hi]
 		ys := r.y.Data[lo:hi]
 		for i, d := range dy.Data[lo:hi] {
-			if ys[i] > 0 {
-				dx[i] = d
-			} else {
-				dx[i] = 0
-			}
+			dx[i] = passPositive(d, ys[i])
 		}
 	})
 	return []*tensor.Tensor{r.dx}
+}
+
+// passPositive returns d where the ReLU output y is positive and 0 where
+// it is 0 (y is never negative). Branch-free: the sign of y is a coin toss,
+// and a mispredicted branch per element costs more than the arithmetic.
+func passPositive(d, y float32) float32 {
+	u := math.Float32bits(y)
+	mask := uint32(int32(u|-u) >> 31)
+	return math.Float32frombits(math.Float32bits(d) & mask)
 }
 
 // Add sums its inputs (the residual connection). With ReLU set it is
@@ -87,11 +94,7 @@ func (a *Add) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 			dx := a.dx.Data[lo:hi]
 			ys := a.y.Data[lo:hi]
 			for i, d := range dy.Data[lo:hi] {
-				if ys[i] > 0 {
-					dx[i] = d
-				} else {
-					dx[i] = 0
-				}
+				dx[i] = passPositive(d, ys[i])
 			}
 		})
 		dy = a.dx
