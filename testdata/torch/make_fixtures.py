@@ -15,7 +15,8 @@ and writes, next to this script:
                           resnet20 (fp): x, labels (F32), train-mode logits,
                           loss [1], alpha.<layer> [t_ex], grad.<param>,
                           after.<bn buffer>, eval_logits, step1.<param>,
-                          logits2, loss2, step2.<param>.
+                          logits2, loss2, grad2.<param>, step2.<param>
+                          (SGD lr 0.1, Nesterov momentum 0.9, decay 3e-4).
   ternary.safetensors     standalone Tern(W; 0.05) and REL t_ex=2, 4 outputs,
                           alphas, thresholds and STE gradients.
 
@@ -23,13 +24,18 @@ Why the init is shared and the step tensors are a subset: ResNet-20 has
 269,434 parameters (1.08 MB as F32), so init + grads + two steps would be
 4.3 MB per case. All three cases draw the same init from the same seed (the
 modules are created in the same order), so it is stored once; step1/step2 are
-stored for the parameters with at most STEP_MAX_NUMEL elements (every BN
-parameter, the first conv, stage_1, stage_2.0.conv_a, the classifier). The
-second step still depends on every first-step update through logits2/loss2.
+stored (with the second gradient, grad2) for the parameters with at most
+STEP_MAX_NUMEL elements: every BN parameter, the first conv, stage_1,
+stage_2.0.conv_a and the classifier. The second step still depends on every
+first-step update through logits2/loss2. Each case file is ~1.36 MB.
+
+Each case has its own input: the generator draws inputs until no ReLU input
+and no ternary threshold comparison of the two training steps lies within
+float noise of its kink (see kink_margins); the attempt is in the metadata.
 
 The init departs from the reference's in ways that make the test sensitive:
-every ternarized weight gets a few latent values with |W| >= 1 (two of them
-exactly +-1) so that the STE cut is exercised; BN affine parameters and
+every ternarized weight gets three latent values with 1 <= |W| < 1.5 (in
+every fourth layer one is exactly +-1) so that the STE cut is exercised; BN affine parameters and
 running statistics are random, and the classifier bias is nonzero, so that
 swapped/ignored BN parameters, a wrong momentum or a missing (or k-fold) bias
 change the numbers.
@@ -126,10 +132,10 @@ class ResNetBasicblock(nn.Module):
         self.downsample = DownsampleA(stride) if stride != 1 or cin != cout else None
 
     def forward(self, x):
-        y = F.relu(self.bn_a(self.conv_a(x)))
+        y = relu(self.bn_a(self.conv_a(x)))
         y = self.bn_b(self.conv_b(y))
         r = self.downsample(x) if self.downsample is not None else x
-        return F.relu(r + y)
+        return relu(r + y)
 
 
 class CifarResNet(nn.Module):
@@ -157,7 +163,7 @@ class CifarResNet(nn.Module):
                 m.bias.data.zero_()
 
     def forward(self, x):
-        x = F.relu(self.bn_1(self.conv_1_3x3(x)))
+        x = relu(self.bn_1(self.conv_1_3x3(x)))
         x = self.stage_3(self.stage_2(self.stage_1(x)))
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.classifier(x)
@@ -220,7 +226,75 @@ def save_safetensors(path, tensors, meta):
     print("%-28s %8d bytes, %d tensors" % (os.path.relpath(path, HERE), os.path.getsize(path), len(tensors)))
 
 
-def run_case(name, tex, x, y, init):
+def relu(x):
+    if TRACE is not None:
+        TRACE.append(x.detach())
+    return F.relu(x)
+
+
+# TRACE collects every ReLU input while a case runs (see kink_margins).
+TRACE = None
+
+
+def kink_margins(acts, net, tex):
+    """Returns how close the run comes to a kink, as a multiple of the margin
+    it must keep (>= 1 is safe), for the ReLUs and the ternary thresholds.
+
+    The backward pass is discontinuous in a ReLU input at 0 and, for ternary
+    layers, in a latent weight at +-th: an input within float noise of such
+    a kink may fall on the other side in Go than in torch, and then whole
+    gradient tensors legitimately differ by percents. Measured Go-vs-torch
+    noise: pre-ReLU activations differ by at most ~2e-6 * max|v| of their
+    tensor in the first forward and ~4e-6 * max|v| in the second (maxima
+    over ~10^4 elements; an element near 0 typically errs far less), so every
+    ReLU input must keep RELU_MARGIN * max|v| away from 0. After the first
+    step the latent weights differ by lr * 1.9 * gradient noise, at most
+    ~4e-7 * max|grad| of the layer, so a weight must keep TERN_MARGIN *
+    max|grad| + 4 ulps from every threshold. Much stricter margins cannot be
+    met: with ~10^5 ReLU inputs per forward and ~2.7 * 10^5 weights, the
+    nearest to a kink is typically ~1e-6 * max|v| (~1e-7 * max|grad|) away,
+    and the generator already draws hundreds of inputs per case.
+    """
+    r = min(((a.abs().min() / (RELU_MARGIN * a.abs().max())).item() for a in acts), default=math.inf)
+    t = math.inf
+    for _, m in net.quantized() if tex else []:
+        w = m.weight.detach().abs()
+        for i in range(1, tex + 1):
+            th = (0.05 * i) * w.max()
+            need = TERN_MARGIN * m.weight.grad.abs().max() + 4 * 1.2e-7 * th
+            t = min(t, ((w - th).abs().min() / need).item())
+    return r, t
+
+
+RELU_MARGIN = 3e-6
+TERN_MARGIN = 4e-7
+
+
+def run_case(name, tex, xgen, y, init):
+    """Draws inputs from xgen until both training steps keep clear of every
+    kink (see kink_margins), then writes the case."""
+    global TRACE
+    for attempt in range(5000):
+        x = torch.randn(BATCH, CIN, H, W, generator=xgen)
+        TRACE = []
+        out = one_case(tex, x, y, init)
+        TRACE = None
+        if out is not None:
+            break
+    else:
+        raise SystemExit("%s: no input keeps clear of the kinks" % name)
+    meta = {
+        "torch_version": torch.__version__,
+        "arch": "tern_resnet20" if tex else "resnet20",
+        "t_ex": str(tex),
+        "seed": str(SEED),
+        "input_attempt": str(attempt),
+        "sgd": "lr=%g momentum=%g nesterov=True weight_decay=%g" % (LR, MOMENTUM, DECAY),
+    }
+    save_safetensors(os.path.join(HERE, name + ".safetensors"), out, meta)
+
+
+def one_case(tex, x, y, init):
     net = make_net(tex)
     for k, v in net.state_dict().items():
         assert torch.equal(v, init[k]), "init differs between cases at " + k
@@ -230,6 +304,9 @@ def run_case(name, tex, x, y, init):
 
     net.train()
     logits = net(x)
+    relu0, _ = kink_margins(TRACE, net, 0)
+    if relu0 < 1:
+        return None
     loss = F.cross_entropy(logits, y)
     opt.zero_grad()
     loss.backward()
@@ -239,7 +316,7 @@ def run_case(name, tex, x, y, init):
         for lname, m in net.quantized():
             out["alpha." + lname] = alphas(m.weight.detach(), tex)
     for pname, p in params.items():
-        out["grad." + pname] = p.grad
+        out["grad." + pname] = p.grad.clone()  # zero_grad() later zeroes it in place
     for bname, b in net.named_buffers():
         out["after." + bname] = b.clone()
     net.eval()
@@ -248,28 +325,33 @@ def run_case(name, tex, x, y, init):
     net.train()
 
     opt.step()
+    # The thresholds of the second forward move with the step: check them
+    # against the weights it will ternarize.
+    _, tern1 = kink_margins([], net, tex)
+    if tern1 < 1:
+        return None
     for pname, p in params.items():
         if p.numel() <= STEP_MAX_NUMEL:
             out["step1." + pname] = p.detach().clone()
+    TRACE.clear()
     logits2 = net(x)
     loss2 = F.cross_entropy(logits2, y)
     opt.zero_grad()
     loss2.backward()
+    relu1, _ = kink_margins(TRACE, net, 0)
+    if relu1 < 1:
+        return None
+    for pname, p in params.items():
+        if p.numel() <= STEP_MAX_NUMEL:
+            out["grad2." + pname] = p.grad.clone()
     opt.step()
     out["logits2"] = logits2
     out["loss2"] = loss2.reshape(1)
     for pname, p in params.items():
         if p.numel() <= STEP_MAX_NUMEL:
             out["step2." + pname] = p.detach().clone()
-
-    meta = {
-        "torch_version": torch.__version__,
-        "arch": "tern_resnet20" if tex else "resnet20",
-        "t_ex": str(tex),
-        "seed": str(SEED),
-        "sgd": "lr=%g momentum=%g nesterov=True weight_decay=%g" % (LR, MOMENTUM, DECAY),
-    }
-    save_safetensors(os.path.join(HERE, name + ".safetensors"), out, meta)
+    print("  margins: relu %.2f, %.2f  ternary %.2f" % (relu0, relu1, tern1))
+    return out
 
 
 def ternary_fixture():
@@ -314,11 +396,9 @@ def main():
     torch.use_deterministic_algorithms(True)
     init = {k: v.clone() for k, v in make_net(1).state_dict().items()}
     save_safetensors(os.path.join(HERE, "init.safetensors"), init, {"torch_version": torch.__version__, "seed": str(SEED)})
-    g = torch.Generator().manual_seed(SEED + 3)
-    x = torch.randn(BATCH, CIN, H, W, generator=g)
     y = torch.tensor([3, 7, 0, 7])
-    for name, tex in (("tern1", 1), ("tern2", 2), ("fp", 0)):
-        run_case(name, tex, x, y, init)
+    for k, (name, tex) in enumerate((("tern1", 1), ("tern2", 2), ("fp", 0))):
+        run_case(name, tex, torch.Generator().manual_seed(SEED + 3 + k), y, init)
     ternary_fixture()
 
 
