@@ -16,6 +16,7 @@ type Conv2d struct {
 	Quant                          WeightQuantizer
 
 	wq    []float32 // effective weight used by the last forward
+	wflip []float32 // wq transposed and flipped, for the input gradient
 	x     *tensor.Tensor
 	y, dx *tensor.Tensor
 	cols  [][]float32 // per-worker im2col buffers
@@ -107,11 +108,22 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	if needDx {
 		c.dx = ensure(c.dx, x.Shape...)
 	}
+	// For same-size stride-1 convolutions the input gradient is itself a
+	// same convolution of dY with the flipped, transposed kernel: im2col of dY
+	// plus a GEMM, which is cheaper than a GEMM plus the scatter-add of col2im.
+	same := c.Stride == 1 && ho == h && wo == w && !c.direct()
+	kT := c.OutC * c.KH * c.KW
 	if !c.direct() {
 		c.cols = scratch(c.cols, workers, k*hw)
 		if needDx {
-			c.dcols = scratch(c.dcols, workers, k*hw)
+			c.dcols = scratch(c.dcols, workers, max(k, kT)*hw)
 		}
+	}
+	if needDx && same {
+		if len(c.wflip) != len(wq) {
+			c.wflip = make([]float32, len(wq))
+		}
+		flipKernel(wq, c.wflip, c.OutC, c.InC, c.KH, c.KW)
 	}
 	c.dws = scratch(c.dws, workers, c.OutC*k)
 	if c.Bias != nil {
@@ -147,9 +159,14 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 			}
 			if needDx {
 				dxi := c.dx.Data[i*inSz : (i+1)*inSz]
-				if c.direct() {
+				switch {
+				case c.direct():
 					gemm.Sgemm(true, false, k, hw, c.OutC, 1, wq, k, dyi, hw, 0, dxi, hw)
-				} else {
+				case same:
+					dcol := c.dcols[wk]
+					im2colSame(dyi, dcol, c.OutC, h, w, c.KH, c.KW, c.Pad)
+					gemm.Sgemm(false, false, c.InC, hw, kT, 1, c.wflip, kT, dcol, hw, 0, dxi, hw)
+				default:
 					dcol := c.dcols[wk]
 					gemm.Sgemm(true, false, k, hw, c.OutC, 1, wq, k, dyi, hw, 0, dcol, hw)
 					col2im(dcol, dxi, c.InC, h, w, c.KH, c.KW, c.Stride, c.Pad, ho, wo)
@@ -385,6 +402,20 @@ func col2imSame(col, x []float32, ch, h, w, kh, kw, pad int) {
 				for i, v := range row[d0 : d0+len(dst)] {
 					dst[i] += v
 				}
+			}
+		}
+	}
+}
+
+// flipKernel writes wf[ci][co][KH−1−ki][KW−1−kj] = w[co][ci][ki][kj]: the
+// kernel of the convolution that maps dY back to dX.
+func flipKernel(w, wf []float32, out, in, kh, kw int) {
+	for co := 0; co < out; co++ {
+		for ci := 0; ci < in; ci++ {
+			src := w[(co*in+ci)*kh*kw:][:kh*kw]
+			dst := wf[(ci*out+co)*kh*kw:][:kh*kw]
+			for t, v := range src {
+				dst[kh*kw-1-t] = v
 			}
 		}
 	}
