@@ -22,7 +22,7 @@ type BatchNorm struct {
 	ReLU bool
 
 	prefix       string
-	xhat, y, dx  *tensor.Tensor
+	x, y, dx     *tensor.Tensor // x is kept to recompute x̂ in Backward rather than store it
 	invStd, mean []float32
 	trained      bool // last forward used batch statistics
 }
@@ -57,7 +57,7 @@ func (b *BatchNorm) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	n, hw := b.dims(x)
 	c := b.C
 	b.y = ensure(b.y, x.Shape...)
-	b.xhat = ensure(b.xhat, x.Shape...)
+	b.x = x
 	b.trained = train
 	if train {
 		b.NumBatchesTracked.Data[0]++
@@ -108,20 +108,15 @@ func (b *BatchNorm) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * hw
 				xs := x.Data[off : off+hw]
-				xh := b.xhat.Data[off : off+hw]
 				ys := b.y.Data[off : off+hw]
 				if b.ReLU {
 					for j, v := range xs {
-						h := (v - mean) * invStd
-						xh[j] = h
-						ys[j] = max(h*g+bt, 0)
+						ys[j] = max((v-mean)*invStd*g+bt, 0)
 					}
 					continue
 				}
 				for j, v := range xs {
-					h := (v - mean) * invStd
-					xh[j] = h
-					ys[j] = h*g + bt
+					ys[j] = (v-mean)*invStd*g + bt
 				}
 			}
 		}
@@ -143,10 +138,11 @@ func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	parallel.For(c, func(lo, hi, _ int) {
 		for ch := lo; ch < hi; ch++ {
 			// Row sums in float32 (at most H·W terms), totals in float64.
+			mean, invStd := b.mean[ch], b.invStd[ch]
 			var sdy, sdyx float64
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * hw
-				xh := b.xhat.Data[off : off+hw]
+				xs := b.x.Data[off : off+hw]
 				ys := b.y.Data[off : off+hw]
 				var s1, s2 float32
 				dys := dy.Data[off : off+hw]
@@ -154,12 +150,12 @@ func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 					for j, d := range dys {
 						d = passPositive(d, ys[j])
 						s1 += d
-						s2 += d * xh[j]
+						s2 += d * ((xs[j] - mean) * invStd)
 					}
 				} else {
 					for j, d := range dys {
 						s1 += d
-						s2 += d * xh[j]
+						s2 += d * ((xs[j] - mean) * invStd)
 					}
 				}
 				sdy += float64(s1)
@@ -176,17 +172,17 @@ func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 			}
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * hw
-				xh := b.xhat.Data[off : off+hw]
+				xs := b.x.Data[off : off+hw]
 				ys := b.y.Data[off : off+hw]
 				dx := b.dx.Data[off : off+hw]
 				dys := dy.Data[off : off+hw]
 				if b.ReLU {
 					for j, d := range dys {
-						dx[j] = k * (passPositive(d, ys[j]) - mdy - xh[j]*mdyx)
+						dx[j] = k * (passPositive(d, ys[j]) - mdy - (xs[j]-mean)*invStd*mdyx)
 					}
 				} else {
 					for j, d := range dys {
-						dx[j] = k * (d - mdy - xh[j]*mdyx)
+						dx[j] = k * (d - mdy - (xs[j]-mean)*invStd*mdyx)
 					}
 				}
 			}
