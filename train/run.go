@@ -18,6 +18,7 @@ import (
 	"github.com/tnn-go/tnn/nn"
 	"github.com/tnn-go/tnn/optim"
 	"github.com/tnn-go/tnn/report"
+	"github.com/tnn-go/tnn/tensor"
 )
 
 // ErrDiverged reports a NaN or infinite loss.
@@ -401,6 +402,14 @@ func (s *session) logTernary() {
 }
 
 func (s *session) save(best bool) error {
+	// Never replace a good checkpoint with a broken model: a finite loss
+	// can hide weights that have already overflowed.
+	for _, e := range s.net.StateDict() {
+		if !tensor.AllFinite(e.T.Data) {
+			return fmt.Errorf("%w: %s contains NaN or Inf after epoch %d; lower --learning_rate (now %g). The last good checkpoint is %s",
+				ErrDiverged, e.Name, s.info.Epoch, s.opt.LR(), filepath.Join(s.cfg.SavePath, CheckpointFile))
+		}
+	}
 	info, err := json.Marshal(s.info)
 	if err != nil {
 		return err

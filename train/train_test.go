@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tnn-go/tnn/checkpoint"
@@ -262,5 +263,36 @@ func TestValidate(t *testing.T) {
 	c := Defaults()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDivergenceKeepsCheckpoint resumes a good run with an absurd learning
+// rate: training must stop with ErrDiverged, naming the learning rate, and
+// leave the last good checkpoint byte for byte.
+func TestDivergenceKeepsCheckpoint(t *testing.T) {
+	dataDir := t.TempDir()
+	writeFashion(t, dataDir, 32, 16)
+	c := smallConfig(t, dataDir)
+	c.Arch = "resnet20"
+	c.Epochs = 1
+	if _, err := Run(context.Background(), c, ioDiscard{}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(c.SavePath, CheckpointFile)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Resume = path
+	c.Epochs = 3
+	c.LearningRate = 1e30
+	c.Schedule, c.Gammas = nil, nil
+	_, err = Run(context.Background(), c, ioDiscard{})
+	if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "--learning_rate") {
+		t.Fatalf("got %v, want ErrDiverged suggesting a lower --learning_rate", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Fatal("the last good checkpoint was changed")
 	}
 }
