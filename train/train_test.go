@@ -2,60 +2,28 @@ package train
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tnn-go/tnn/checkpoint"
+	"github.com/tnn-go/tnn/internal/fakedata"
 )
 
-// writeIDX writes an IDX file (gzip-compressed) as the MNIST distribution does.
 func writeIDX(t *testing.T, path string, dims []int, payload []byte) {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	hdr := []byte{0, 0, 0x08, byte(len(dims))}
-	for _, d := range dims {
-		hdr = binary.BigEndian.AppendUint32(hdr, uint32(d))
-	}
-	zw.Write(hdr)
-	zw.Write(payload)
-	zw.Close()
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := fakedata.WriteIDX(path, dims, payload); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// writeFashion writes a small Fashion-MNIST-format dataset whose classes are
-// learnable (each class brightens its own band of rows).
 func writeFashion(t *testing.T, dir string, ntrain, ntest int) {
-	r := rand.New(rand.NewPCG(3, 4))
-	for _, split := range []struct {
-		prefix string
-		n      int
-	}{{"train", ntrain}, {"t10k", ntest}} {
-		pix := make([]byte, split.n*28*28)
-		lab := make([]byte, split.n)
-		for i := range lab {
-			c := r.IntN(10)
-			lab[i] = byte(c)
-			img := pix[i*784 : (i+1)*784]
-			for j := range img {
-				v := r.IntN(60)
-				if row := j / 28; row/3 == c {
-					v += 150
-				}
-				img[j] = byte(v)
-			}
-		}
-		writeIDX(t, filepath.Join(dir, split.prefix+"-images-idx3-ubyte.gz"), []int{split.n, 28, 28}, pix)
-		writeIDX(t, filepath.Join(dir, split.prefix+"-labels-idx1-ubyte.gz"), []int{split.n}, lab)
+	t.Helper()
+	if err := fakedata.WriteFashion(dir, ntrain, ntest); err != nil {
+		t.Fatal(err)
 	}
 }
 

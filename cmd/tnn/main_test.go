@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tnn-go/tnn/checkpoint"
+	"github.com/tnn-go/tnn/internal/fakedata"
 )
 
 // buildTnn compiles the real binary once for the CLI tests.
@@ -130,5 +135,48 @@ func TestJoinNargs(t *testing.T) {
 	got := strings.Join(joinNargs([]string{"train", "--schedule", "80", "120", "160", "--gammas", "0.1", "0.1", "0.5", "--epochs", "3"}, "--schedule", "--gammas"), " ")
 	if want := "train --schedule 80,120,160 --gammas 0.1,0.1,0.5 --epochs 3"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestKillNineKeepsCheckpoint kills training with SIGKILL at arbitrary
+// moments, including during checkpoint writes: whatever checkpoint exists
+// afterwards must load, and resuming from it must work.
+func TestKillNineKeepsCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills training several times")
+	}
+	bin := buildTnn(t)
+	dataDir := t.TempDir()
+	if err := fakedata.WriteFashion(dataDir, 64, 16); err != nil {
+		t.Fatal(err)
+	}
+	save := filepath.Join(t.TempDir(), "run")
+	ckpt := filepath.Join(save, "checkpoint.safetensors")
+	args := []string{"train", "--dataset", "fashion-mnist", "--data_path", dataDir, "--arch", "resnet20",
+		"--epochs", "1000", "--batch_size", "16", "--threads", "1", "--save_path", save}
+	r := rand.New(rand.NewPCG(1, 2))
+	loaded := 0
+	for i := 0; i < 6; i++ {
+		a := args
+		if _, err := os.Stat(ckpt); err == nil {
+			a = append(a, "--resume", ckpt)
+		}
+		cmd := exec.Command(bin, a...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(800+r.IntN(1500)) * time.Millisecond)
+		cmd.Process.Kill() // SIGKILL: no chance to clean up
+		cmd.Wait()
+		if _, err := os.Stat(ckpt); err != nil {
+			continue // killed before the first epoch ended
+		}
+		if _, err := checkpoint.Load(ckpt); err != nil {
+			t.Fatalf("after kill %d the checkpoint is unreadable: %v", i+1, err)
+		}
+		loaded++
+	}
+	if loaded == 0 {
+		t.Fatal("no checkpoint was ever written; the test proved nothing")
 	}
 }
