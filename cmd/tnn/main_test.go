@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -178,5 +180,49 @@ func TestKillNineKeepsCheckpoint(t *testing.T) {
 	}
 	if loaded == 0 {
 		t.Fatal("no checkpoint was ever written; the test proved nothing")
+	}
+}
+
+// TestInterruptSavesAndResumes sends SIGINT: tnn must finish the step, save a
+// resumable checkpoint, say how to resume, and exit with status 130.
+func TestInterruptSavesAndResumes(t *testing.T) {
+	bin := buildTnn(t)
+	dataDir := t.TempDir()
+	if err := fakedata.WriteFashion(dataDir, 64, 16); err != nil {
+		t.Fatal(err)
+	}
+	save := filepath.Join(t.TempDir(), "run")
+	args := []string{"train", "--dataset", "fashion-mnist", "--data_path", dataDir, "--arch", "resnet20",
+		"--epochs", "1000", "--batch_size", "16", "--threads", "1", "--save_path", save}
+	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit %d, want 130; output:\n%s", code, out.String())
+	}
+	ckpt := filepath.Join(save, "checkpoint.safetensors")
+	if !strings.Contains(out.String(), "--resume "+ckpt) {
+		t.Fatalf("no resume instructions in:\n%s", out.String())
+	}
+	ck, err := checkpoint.Load(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct{ Epoch, Step int }
+	if err := json.Unmarshal(ck.Info, &info); err != nil {
+		t.Fatal(err)
+	}
+	// Finish the interrupted epoch (or one more) from the checkpoint.
+	resume := []string{"train", "--dataset", "fashion-mnist", "--data_path", dataDir, "--threads", "1", "--batch_size", "16",
+		"--save_path", save, "--resume", ckpt, "--epochs", fmt.Sprint(info.Epoch + 1)}
+	code, stdout, stderr := runTnn(t, bin, resume...)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("epoch %d/%d", info.Epoch+1, info.Epoch+1)) {
+		t.Fatalf("resume from epoch %d step %d failed (%d): %s %s", info.Epoch, info.Step, code, stdout, stderr)
 	}
 }
