@@ -101,6 +101,9 @@ func testShapes() []shape {
 		{12, 32, 256}, {12, 32, 257}, {11, 15, 300}, {31, 37, 41},
 		{16, 196, 144}, {23, 24, 520}, {5, 1041, 3}, {241, 19, 13},
 		{247, 33, 261}, {97, 101, 103}, {64, 64, 64}, {3, 200, 2},
+		// Small m, long k: transposed B takes the swapped route, in
+		// several chunks for the last two.
+		{3, 40, 100}, {13, 49, 270}, {2, 1100, 600}, {5, 2100, 31},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for len(s) < 45 {
@@ -112,47 +115,75 @@ func testShapes() []shape {
 func TestSgemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	is := impls(t)
-	const guard = 19
 	for _, sh := range testShapes() {
-		m, n, k := sh.m, sh.n, sh.k
+		for combo := 0; combo < 4; combo++ {
+			checkShape(t, r, is, combo&1 != 0, combo&2 != 0, sh, r.IntN(3), r.IntN(3))
+		}
+	}
+}
+
+// TestAliasedStrides uses leading dimensions that are multiples of 4 KiB,
+// which send transposed A through its packed route and make B's rows share
+// L1 sets.
+func TestAliasedStrides(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	is := impls(t)
+	for _, sh := range []shape{{7, 19, 40}, {13, 133, 300}, {20, 130, 29}} {
 		for combo := 0; combo < 4; combo++ {
 			transA, transB := combo&1 != 0, combo&2 != 0
-			ar, ac := m, k
+			ac, bc := sh.k, sh.n
 			if transA {
-				ar, ac = k, m
+				ac = sh.m
 			}
-			br, bc := k, n
 			if transB {
-				br, bc = n, k
+				bc = sh.k
 			}
-			lda, ldb, ldc := ac+r.IntN(3), bc+r.IntN(3), n+1+r.IntN(5)
-			a, aoff := matrix(r, ar, ac, lda, 0)
-			b, boff := matrix(r, br, bc, ldb, 0)
-			c0, coff := matrix(r, m, n, ldc, guard)
-			for _, alpha := range []float32{1, -0.5} {
-				for _, beta := range []float32{0, 1, 0.3} {
-					want := append([]float32(nil), c0...)
-					naive(transA, transB, m, n, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, want[coff:], ldc)
-					for _, im := range is {
-						got := append([]float32(nil), c0...)
-						if beta == 0 {
-							for i := 0; i < m; i++ {
-								for j := 0; j < n; j++ {
-									got[coff+i*ldc+j] = float32(math.NaN())
-								}
-							}
+			checkShape(t, r, is, transA, transB, sh, 1024-ac, 1024-bc)
+		}
+	}
+}
+
+// checkShape runs every implementation on one shape with A and B padded by
+// padA and padB columns, all alpha and beta of interest, C with guard cells
+// around and between its rows, and compares with the naive product.
+func checkShape(t *testing.T, r *rand.Rand, is []impl, transA, transB bool, sh shape, padA, padB int) {
+	t.Helper()
+	const guard = 19
+	m, n, k := sh.m, sh.n, sh.k
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	lda, ldb, ldc := ac+padA, bc+padB, n+1+r.IntN(5)
+	a, _ := matrix(r, ar, ac, lda, 0)
+	b, _ := matrix(r, br, bc, ldb, 0)
+	c0, coff := matrix(r, m, n, ldc, guard)
+	// Slices end exactly at the last element, so any read past them
+	// panics in Go code.
+	a = a[:(ar-1)*lda+ac]
+	b = b[:(br-1)*ldb+bc]
+	for _, alpha := range []float32{1, -0.5} {
+		for _, beta := range []float32{0, 1, 0.3} {
+			want := append([]float32(nil), c0...)
+			naive(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, want[coff:], ldc)
+			for _, im := range is {
+				got := append([]float32(nil), c0...)
+				if beta == 0 {
+					for i := 0; i < m; i++ {
+						for j := 0; j < n; j++ {
+							got[coff+i*ldc+j] = float32(math.NaN())
 						}
-						// Slices end exactly at the last element, so any
-						// read past them panics in Go code.
-						aa := a[aoff : aoff+(ar-1)*lda+ac]
-						bb := b[boff : boff+(br-1)*ldb+bc]
-						im.run(transA, transB, m, n, k, alpha, aa, lda, bb, ldb, beta, got[coff:coff+(m-1)*ldc+n], ldc)
-						name := fmt.Sprintf("%s m=%d n=%d k=%d tA=%v tB=%v alpha=%v beta=%v", im.name, m, n, k, transA, transB, alpha, beta)
-						compare(t, name, got, want, c0, coff, m, n, ldc, func(i, j int) float64 {
-							return bound(transA, transB, i, j, k, alpha, a[aoff:], lda, b[boff:], ldb, beta, c0[coff+i*ldc+j])
-						}, k)
 					}
 				}
+				im.run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, got[coff:coff+(m-1)*ldc+n], ldc)
+				name := fmt.Sprintf("%s m=%d n=%d k=%d tA=%v tB=%v lda=%d ldb=%d alpha=%v beta=%v", im.name, m, n, k, transA, transB, lda, ldb, alpha, beta)
+				compare(t, name, got, want, c0, coff, m, n, ldc, func(i, j int) float64 {
+					return bound(transA, transB, i, j, k, alpha, a, lda, b, ldb, beta, c0[coff+i*ldc+j])
+				}, k)
 			}
 		}
 	}
@@ -192,13 +223,16 @@ func TestKernelTwins(t *testing.T) {
 		t.Skip("no assembly kernels in this build or on this CPU")
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	pairs := []struct {
-		name    string
-		bw      int
+	type pair struct {
+		name     string
+		rows, bw int
 		asm, go_ kernelFunc
-	}{
-		{"6x16", nr, asmKernels.wide, goKernels.wide},
-		{"6x8", nrHalf, asmKernels.narrow, goKernels.narrow},
+	}
+	var pairs []pair
+	for r, rows := range []int{6, 4, 2} {
+		pairs = append(pairs,
+			pair{fmt.Sprintf("%dx16", rows), rows, nr, asmKernels.wide[r], goKernels.wide[r]},
+			pair{fmt.Sprintf("%dx8", rows), rows, nrHalf, asmKernels.narrow[r], goKernels.narrow[r]})
 	}
 	for _, pr := range pairs {
 		for _, k := range []int{1, 2, 3, 4, 5, 7, 8, 9, 27, 64, 131} {
@@ -210,8 +244,13 @@ func TestKernelTwins(t *testing.T) {
 					alen = (mr-1)*rs + k
 				}
 				a := randSlice(r, alen)
-				b := randSlice(r, pr.bw*k)
-				for h := 1; h <= mr; h++ {
+				// Packed panels have ldb = bw; B read in place is wider.
+				ldb := pr.bw
+				if !packed {
+					ldb += 5
+				}
+				b := randSlice(r, (k-1)*ldb+pr.bw)
+				for h := 1; h <= pr.rows; h++ {
 					for w := 1; w <= pr.bw; w++ {
 						for _, load := range []bool{false, true} {
 							ldc := pr.bw + 3
@@ -223,8 +262,8 @@ func TestKernelTwins(t *testing.T) {
 							}
 							ca := append([]float32(nil), c0...)
 							cg := append([]float32(nil), c0...)
-							pr.asm(k, a, rs, cs, b, ca, ldc, h, w, -0.5, 0.3, load)
-							pr.go_(k, a, rs, cs, b, cg, ldc, h, w, -0.5, 0.3, load)
+							pr.asm(k, a, rs, cs, b, ldb, ca, ldc, h, w, -0.5, 0.3, load)
+							pr.go_(k, a, rs, cs, b, ldb, cg, ldc, h, w, -0.5, 0.3, load)
 							for i := range ca {
 								d := math.Abs(float64(ca[i] - cg[i]))
 								if d > float64(k+4)*0x1p-23*float64(k) || (c0[i] == sentinel && (ca[i] != sentinel || cg[i] != sentinel)) {
@@ -356,6 +395,93 @@ func TestNoAllocs(t *testing.T) {
 		})
 		if allocs != 0 {
 			t.Fatalf("trans=%v: %v allocs per call", tr, allocs)
+		}
+	}
+}
+
+// TestPackTwins holds the assembly packing routines to their Go twins.
+func TestPackTwins(t *testing.T) {
+	if !hasAsm {
+		t.Skip("no assembly kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	type pair struct {
+		name     string
+		bw       int
+		trans    bool
+		asm, go_ packFunc
+	}
+	pairs := []pair{
+		{"copy8", nrHalf, false, asmKernels.copyNarrow, goKernels.copyNarrow},
+		{"trans16", nr, true, asmKernels.transWide, goKernels.transWide},
+		{"trans8", nrHalf, true, asmKernels.transNarrow, goKernels.transNarrow},
+	}
+	for _, pr := range pairs {
+		for _, k := range []int{0, 1, 2, 3, 4, 5, 7, 9, 33} {
+			steps := k
+			if pr.trans {
+				steps = 8 * k
+			}
+			rows, cols := steps, pr.bw
+			if pr.trans {
+				rows, cols = pr.bw, steps
+			}
+			ld := cols + r.IntN(5)
+			src := randSlice(r, max(0, (rows-1)*ld+cols))
+			da := make([]float32, pr.bw*steps+7)
+			dg := make([]float32, len(da))
+			for i := range da {
+				da[i], dg[i] = sentinel, sentinel
+			}
+			pr.asm(k, src, ld, da[:pr.bw*steps])
+			pr.go_(k, src, ld, dg[:pr.bw*steps])
+			for i := range da {
+				if da[i] != dg[i] {
+					t.Fatalf("%s k=%d ld=%d: index %d asm %v go %v", pr.name, k, ld, i, da[i], dg[i])
+				}
+			}
+			for p := 0; p < steps; p++ {
+				for j := 0; j < pr.bw; j++ {
+					want := at(src, pr.trans, p, j, ld)
+					if dg[p*pr.bw+j] != want {
+						t.Fatalf("%s k=%d: Go twin wrong at p=%d j=%d", pr.name, k, p, j)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestCopyRowsTwin(t *testing.T) {
+	if !hasAsm {
+		t.Skip("no assembly kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, k := range []int{0, 1, 2, 5, 17} {
+		for _, np := range []int{0, 1, 2, 3, 7} {
+			ld := np*nr + r.IntN(5)
+			src := randSlice(r, max(0, (k-1)*ld+np*nr))
+			da := make([]float32, np*nr*k+9)
+			dg := make([]float32, len(da))
+			for i := range da {
+				da[i], dg[i] = sentinel, sentinel
+			}
+			asmKernels.copyRows(k, np, src, ld, da[:np*nr*k])
+			goKernels.copyRows(k, np, src, ld, dg[:np*nr*k])
+			for i := range da {
+				if da[i] != dg[i] {
+					t.Fatalf("k=%d np=%d: index %d asm %v go %v", k, np, i, da[i], dg[i])
+				}
+			}
+			for q := 0; q < np; q++ {
+				for p := 0; p < k; p++ {
+					for j := 0; j < nr; j++ {
+						if dg[(q*k+p)*nr+j] != src[p*ld+q*nr+j] {
+							t.Fatalf("k=%d np=%d: Go twin wrong at q=%d p=%d j=%d", k, np, q, p, j)
+						}
+					}
+				}
+			}
 		}
 	}
 }

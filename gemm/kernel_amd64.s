@@ -38,18 +38,22 @@ DATA colmask<>+120(SB)/4, $0x00000000
 DATA colmask<>+124(SB)/4, $0x00000000
 GLOBL colmask<>(SB), RODATA|NOPTR, $128
 
-// func kern6x16(k int, a []float32, rs int, cs int, b []float32, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// func kern6x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
 // Requires: AVX, FMA3
-TEXT ·kern6x16(SB), NOSPLIT, $0-129
+TEXT ·kern6x16(SB), NOSPLIT, $0-137
 	MOVQ   k+0(FP), CX
 	MOVQ   a_base+8(FP), SI
 	MOVQ   rs+32(FP), R8
 	MOVQ   cs+40(FP), R9
 	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
 	SHLQ   $0x02, R8
 	SHLQ   $0x02, R9
+	SHLQ   $0x02, BX
 	LEAQ   (SI)(R8*2), R10
 	ADDQ   R8, R10
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -91,8 +95,8 @@ kern6x16_loop4:
 	VFMADD231PS  Y13, Y15, Y11
 	ADDQ         R9, SI
 	ADDQ         R9, R10
-	VMOVUPS      64(DI), Y12
-	VMOVUPS      96(DI), Y13
+	VMOVUPS      (DI)(BX*1), Y12
+	VMOVUPS      32(DI)(BX*1), Y13
 	VBROADCASTSS (SI), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -113,8 +117,8 @@ kern6x16_loop4:
 	VFMADD231PS  Y13, Y15, Y11
 	ADDQ         R9, SI
 	ADDQ         R9, R10
-	VMOVUPS      128(DI), Y12
-	VMOVUPS      160(DI), Y13
+	VMOVUPS      (DI)(BX*2), Y12
+	VMOVUPS      32(DI)(BX*2), Y13
 	VBROADCASTSS (SI), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -135,8 +139,8 @@ kern6x16_loop4:
 	VFMADD231PS  Y13, Y15, Y11
 	ADDQ         R9, SI
 	ADDQ         R9, R10
-	VMOVUPS      192(DI), Y12
-	VMOVUPS      224(DI), Y13
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
 	VBROADCASTSS (SI), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -157,7 +161,8 @@ kern6x16_loop4:
 	VFMADD231PS  Y13, Y15, Y11
 	ADDQ         R9, SI
 	ADDQ         R9, R10
-	ADDQ         $0x00000100, DI
+	LEAQ         (DI)(BX*4), DI
+	LEAQ         (DX)(BX*4), DX
 	DECQ         AX
 	JNZ          kern6x16_loop4
 
@@ -188,12 +193,12 @@ kern6x16_loop1:
 	VFMADD231PS  Y13, Y15, Y11
 	ADDQ         R9, SI
 	ADDQ         R9, R10
-	ADDQ         $0x00000040, DI
+	ADDQ         BX, DI
 	DECQ         CX
 	JNZ          kern6x16_loop1
 
 kern6x16_epilogue:
-	VBROADCASTSS alpha+120(FP), Y12
+	VBROADCASTSS alpha+128(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
 	VMULPS       Y12, Y2, Y2
@@ -206,84 +211,98 @@ kern6x16_epilogue:
 	VMULPS       Y12, Y9, Y9
 	VMULPS       Y12, Y10, Y10
 	VMULPS       Y12, Y11, Y11
-	VBROADCASTSS beta+124(FP), Y13
-	MOVQ         c_base+72(FP), DX
-	MOVQ         ldc+96(FP), R11
+	VBROADCASTSS beta+132(FP), Y13
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
 	SHLQ         $0x02, R11
-	MOVQ         h+104(FP), R12
-	MOVQ         w+112(FP), R13
-	MOVBQZX      load+128(FP), BX
-	CMPQ         R12, $0x06
-	JNE          kern6x16_edge
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
 	CMPQ         R13, $0x10
-	JNE          kern6x16_edge
+	JNE          kern6x16_ragged
 
-	// Full tile.
+	// All columns.
 	TESTB       BL, BL
-	JZ          kern6x16_fullstore
+	JZ          kern6x16_full_noload
 	VFMADD231PS (DX), Y13, Y0
 	VMOVUPS     Y0, (DX)
 	VFMADD231PS 32(DX), Y13, Y1
 	VMOVUPS     Y1, 32(DX)
 	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kern6x16_done
 	VFMADD231PS (DX), Y13, Y2
 	VMOVUPS     Y2, (DX)
 	VFMADD231PS 32(DX), Y13, Y3
 	VMOVUPS     Y3, 32(DX)
 	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kern6x16_done
 	VFMADD231PS (DX), Y13, Y4
 	VMOVUPS     Y4, (DX)
 	VFMADD231PS 32(DX), Y13, Y5
 	VMOVUPS     Y5, 32(DX)
 	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kern6x16_done
 	VFMADD231PS (DX), Y13, Y6
 	VMOVUPS     Y6, (DX)
 	VFMADD231PS 32(DX), Y13, Y7
 	VMOVUPS     Y7, 32(DX)
 	ADDQ        R11, DX
+	CMPQ        R12, $0x04
+	JLE         kern6x16_done
 	VFMADD231PS (DX), Y13, Y8
 	VMOVUPS     Y8, (DX)
 	VFMADD231PS 32(DX), Y13, Y9
 	VMOVUPS     Y9, 32(DX)
 	ADDQ        R11, DX
+	CMPQ        R12, $0x05
+	JLE         kern6x16_done
 	VFMADD231PS (DX), Y13, Y10
 	VMOVUPS     Y10, (DX)
 	VFMADD231PS 32(DX), Y13, Y11
 	VMOVUPS     Y11, 32(DX)
-	ADDQ        R11, DX
-	VZEROUPPER
-	RET
+	JMP         kern6x16_done
 
-kern6x16_fullstore:
+kern6x16_full_noload:
 	VMOVUPS Y0, (DX)
 	VMOVUPS Y1, 32(DX)
 	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kern6x16_done
 	VMOVUPS Y2, (DX)
 	VMOVUPS Y3, 32(DX)
 	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kern6x16_done
 	VMOVUPS Y4, (DX)
 	VMOVUPS Y5, 32(DX)
 	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kern6x16_done
 	VMOVUPS Y6, (DX)
 	VMOVUPS Y7, 32(DX)
 	ADDQ    R11, DX
+	CMPQ    R12, $0x04
+	JLE     kern6x16_done
 	VMOVUPS Y8, (DX)
 	VMOVUPS Y9, 32(DX)
 	ADDQ    R11, DX
+	CMPQ    R12, $0x05
+	JLE     kern6x16_done
 	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
-	ADDQ    R11, DX
-	VZEROUPPER
-	RET
+	JMP     kern6x16_done
 
-kern6x16_edge:
+kern6x16_ragged:
 	MOVQ        $0x00000010, AX
 	SUBQ        R13, AX
 	LEAQ        colmask<>+0(SB), R13
 	VMOVUPS     (R13)(AX*4), Y14
 	VMOVUPS     32(R13)(AX*4), Y15
 	TESTB       BL, BL
-	JZ          kern6x16_edgestore
+	JZ          kern6x16_ragged_noload
 	VMASKMOVPS  (DX), Y14, Y12
 	VFMADD231PS Y12, Y13, Y0
 	VMASKMOVPS  Y0, Y14, (DX)
@@ -335,10 +354,9 @@ kern6x16_edge:
 	VMASKMOVPS  32(DX), Y15, Y12
 	VFMADD231PS Y12, Y13, Y11
 	VMASKMOVPS  Y11, Y15, 32(DX)
-	ADDQ        R11, DX
 	JMP         kern6x16_done
 
-kern6x16_edgestore:
+kern6x16_ragged_noload:
 	VMASKMOVPS Y0, Y14, (DX)
 	VMASKMOVPS Y1, Y15, 32(DX)
 	ADDQ       R11, DX
@@ -366,24 +384,27 @@ kern6x16_edgestore:
 	JLE        kern6x16_done
 	VMASKMOVPS Y10, Y14, (DX)
 	VMASKMOVPS Y11, Y15, 32(DX)
-	ADDQ       R11, DX
 
 kern6x16_done:
 	VZEROUPPER
 	RET
 
-// func kern6x8(k int, a []float32, rs int, cs int, b []float32, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// func kern6x8(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
 // Requires: AVX, FMA3
-TEXT ·kern6x8(SB), NOSPLIT, $0-129
+TEXT ·kern6x8(SB), NOSPLIT, $0-137
 	MOVQ   k+0(FP), CX
 	MOVQ   a_base+8(FP), SI
 	MOVQ   rs+32(FP), R8
 	MOVQ   cs+40(FP), R9
 	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
 	SHLQ   $0x02, R8
 	SHLQ   $0x02, R9
+	SHLQ   $0x02, BX
 	LEAQ   (SI)(R8*2), R10
 	ADDQ   R8, R10
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -418,7 +439,7 @@ kern6x8_loop4:
 	VFMADD231PS  Y12, Y15, Y5
 	ADDQ         R9, SI
 	ADDQ         R9, R10
-	VMOVUPS      32(DI), Y12
+	VMOVUPS      (DI)(BX*1), Y12
 	VBROADCASTSS (SI), Y14
 	VFMADD231PS  Y12, Y14, Y6
 	VBROADCASTSS (SI)(R8*1), Y15
@@ -433,7 +454,7 @@ kern6x8_loop4:
 	VFMADD231PS  Y12, Y15, Y11
 	ADDQ         R9, SI
 	ADDQ         R9, R10
-	VMOVUPS      64(DI), Y12
+	VMOVUPS      (DI)(BX*2), Y12
 	VBROADCASTSS (SI), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VBROADCASTSS (SI)(R8*1), Y15
@@ -448,7 +469,7 @@ kern6x8_loop4:
 	VFMADD231PS  Y12, Y15, Y5
 	ADDQ         R9, SI
 	ADDQ         R9, R10
-	VMOVUPS      96(DI), Y12
+	VMOVUPS      (DX), Y12
 	VBROADCASTSS (SI), Y14
 	VFMADD231PS  Y12, Y14, Y6
 	VBROADCASTSS (SI)(R8*1), Y15
@@ -463,7 +484,8 @@ kern6x8_loop4:
 	VFMADD231PS  Y12, Y15, Y11
 	ADDQ         R9, SI
 	ADDQ         R9, R10
-	ADDQ         $0x00000080, DI
+	LEAQ         (DI)(BX*4), DI
+	LEAQ         (DX)(BX*4), DX
 	DECQ         AX
 	JNZ          kern6x8_loop4
 
@@ -487,7 +509,7 @@ kern6x8_loop1:
 	VFMADD231PS  Y12, Y15, Y5
 	ADDQ         R9, SI
 	ADDQ         R9, R10
-	ADDQ         $0x00000020, DI
+	ADDQ         BX, DI
 	DECQ         CX
 	JNZ          kern6x8_loop1
 
@@ -498,72 +520,86 @@ kern6x8_epilogue:
 	VADDPS       Y9, Y3, Y3
 	VADDPS       Y10, Y4, Y4
 	VADDPS       Y11, Y5, Y5
-	VBROADCASTSS alpha+120(FP), Y12
+	VBROADCASTSS alpha+128(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
 	VMULPS       Y12, Y2, Y2
 	VMULPS       Y12, Y3, Y3
 	VMULPS       Y12, Y4, Y4
 	VMULPS       Y12, Y5, Y5
-	VBROADCASTSS beta+124(FP), Y13
-	MOVQ         c_base+72(FP), DX
-	MOVQ         ldc+96(FP), R11
+	VBROADCASTSS beta+132(FP), Y13
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
 	SHLQ         $0x02, R11
-	MOVQ         h+104(FP), R12
-	MOVQ         w+112(FP), R13
-	MOVBQZX      load+128(FP), BX
-	CMPQ         R12, $0x06
-	JNE          kern6x8_edge
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
 	CMPQ         R13, $0x08
-	JNE          kern6x8_edge
+	JNE          kern6x8_ragged
 
-	// Full tile.
+	// All columns.
 	TESTB       BL, BL
-	JZ          kern6x8_fullstore
+	JZ          kern6x8_full_noload
 	VFMADD231PS (DX), Y13, Y0
 	VMOVUPS     Y0, (DX)
 	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kern6x8_done
 	VFMADD231PS (DX), Y13, Y1
 	VMOVUPS     Y1, (DX)
 	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kern6x8_done
 	VFMADD231PS (DX), Y13, Y2
 	VMOVUPS     Y2, (DX)
 	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kern6x8_done
 	VFMADD231PS (DX), Y13, Y3
 	VMOVUPS     Y3, (DX)
 	ADDQ        R11, DX
+	CMPQ        R12, $0x04
+	JLE         kern6x8_done
 	VFMADD231PS (DX), Y13, Y4
 	VMOVUPS     Y4, (DX)
 	ADDQ        R11, DX
+	CMPQ        R12, $0x05
+	JLE         kern6x8_done
 	VFMADD231PS (DX), Y13, Y5
 	VMOVUPS     Y5, (DX)
-	ADDQ        R11, DX
-	VZEROUPPER
-	RET
+	JMP         kern6x8_done
 
-kern6x8_fullstore:
+kern6x8_full_noload:
 	VMOVUPS Y0, (DX)
 	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kern6x8_done
 	VMOVUPS Y1, (DX)
 	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kern6x8_done
 	VMOVUPS Y2, (DX)
 	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kern6x8_done
 	VMOVUPS Y3, (DX)
 	ADDQ    R11, DX
+	CMPQ    R12, $0x04
+	JLE     kern6x8_done
 	VMOVUPS Y4, (DX)
 	ADDQ    R11, DX
+	CMPQ    R12, $0x05
+	JLE     kern6x8_done
 	VMOVUPS Y5, (DX)
-	ADDQ    R11, DX
-	VZEROUPPER
-	RET
+	JMP     kern6x8_done
 
-kern6x8_edge:
+kern6x8_ragged:
 	MOVQ        $0x00000010, AX
 	SUBQ        R13, AX
 	LEAQ        colmask<>+0(SB), R13
 	VMOVUPS     (R13)(AX*4), Y14
 	TESTB       BL, BL
-	JZ          kern6x8_edgestore
+	JZ          kern6x8_ragged_noload
 	VMASKMOVPS  (DX), Y14, Y12
 	VFMADD231PS Y12, Y13, Y0
 	VMASKMOVPS  Y0, Y14, (DX)
@@ -597,10 +633,9 @@ kern6x8_edge:
 	VMASKMOVPS  (DX), Y14, Y12
 	VFMADD231PS Y12, Y13, Y5
 	VMASKMOVPS  Y5, Y14, (DX)
-	ADDQ        R11, DX
 	JMP         kern6x8_done
 
-kern6x8_edgestore:
+kern6x8_ragged_noload:
 	VMASKMOVPS Y0, Y14, (DX)
 	ADDQ       R11, DX
 	CMPQ       R12, $0x01
@@ -622,8 +657,1043 @@ kern6x8_edgestore:
 	CMPQ       R12, $0x05
 	JLE        kern6x8_done
 	VMASKMOVPS Y5, Y14, (DX)
-	ADDQ       R11, DX
 
 kern6x8_done:
+	VZEROUPPER
+	RET
+
+// func kern4x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// Requires: AVX, FMA3
+TEXT ·kern4x16(SB), NOSPLIT, $0-137
+	MOVQ   k+0(FP), CX
+	MOVQ   a_base+8(FP), SI
+	MOVQ   rs+32(FP), R8
+	MOVQ   cs+40(FP), R9
+	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
+	SHLQ   $0x02, R8
+	SHLQ   $0x02, R9
+	SHLQ   $0x02, BX
+	LEAQ   (SI)(R8*2), R10
+	ADDQ   R8, R10
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+	// K loop, unrolled by 4.
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   kern4x16_tail
+
+kern4x16_loop4:
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	ADDQ         R9, SI
+	ADDQ         R9, R10
+	VMOVUPS      (DI)(BX*1), Y12
+	VMOVUPS      32(DI)(BX*1), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	ADDQ         R9, SI
+	ADDQ         R9, R10
+	VMOVUPS      (DI)(BX*2), Y12
+	VMOVUPS      32(DI)(BX*2), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	ADDQ         R9, SI
+	ADDQ         R9, R10
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	ADDQ         R9, SI
+	ADDQ         R9, R10
+	LEAQ         (DI)(BX*4), DI
+	LEAQ         (DX)(BX*4), DX
+	DECQ         AX
+	JNZ          kern4x16_loop4
+
+kern4x16_tail:
+	ANDQ $0x03, CX
+	JZ   kern4x16_epilogue
+
+kern4x16_loop1:
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	ADDQ         R9, SI
+	ADDQ         R9, R10
+	ADDQ         BX, DI
+	DECQ         CX
+	JNZ          kern4x16_loop1
+
+kern4x16_epilogue:
+	VBROADCASTSS alpha+128(FP), Y12
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VMULPS       Y12, Y4, Y4
+	VMULPS       Y12, Y5, Y5
+	VMULPS       Y12, Y6, Y6
+	VMULPS       Y12, Y7, Y7
+	VBROADCASTSS beta+132(FP), Y13
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
+	CMPQ         R13, $0x10
+	JNE          kern4x16_ragged
+
+	// All columns.
+	TESTB       BL, BL
+	JZ          kern4x16_full_noload
+	VFMADD231PS (DX), Y13, Y0
+	VMOVUPS     Y0, (DX)
+	VFMADD231PS 32(DX), Y13, Y1
+	VMOVUPS     Y1, 32(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kern4x16_done
+	VFMADD231PS (DX), Y13, Y2
+	VMOVUPS     Y2, (DX)
+	VFMADD231PS 32(DX), Y13, Y3
+	VMOVUPS     Y3, 32(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kern4x16_done
+	VFMADD231PS (DX), Y13, Y4
+	VMOVUPS     Y4, (DX)
+	VFMADD231PS 32(DX), Y13, Y5
+	VMOVUPS     Y5, 32(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kern4x16_done
+	VFMADD231PS (DX), Y13, Y6
+	VMOVUPS     Y6, (DX)
+	VFMADD231PS 32(DX), Y13, Y7
+	VMOVUPS     Y7, 32(DX)
+	JMP         kern4x16_done
+
+kern4x16_full_noload:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kern4x16_done
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kern4x16_done
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kern4x16_done
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	JMP     kern4x16_done
+
+kern4x16_ragged:
+	MOVQ        $0x00000010, AX
+	SUBQ        R13, AX
+	LEAQ        colmask<>+0(SB), R13
+	VMOVUPS     (R13)(AX*4), Y14
+	VMOVUPS     32(R13)(AX*4), Y15
+	TESTB       BL, BL
+	JZ          kern4x16_ragged_noload
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y0
+	VMASKMOVPS  Y0, Y14, (DX)
+	VMASKMOVPS  32(DX), Y15, Y12
+	VFMADD231PS Y12, Y13, Y1
+	VMASKMOVPS  Y1, Y15, 32(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kern4x16_done
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y2
+	VMASKMOVPS  Y2, Y14, (DX)
+	VMASKMOVPS  32(DX), Y15, Y12
+	VFMADD231PS Y12, Y13, Y3
+	VMASKMOVPS  Y3, Y15, 32(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kern4x16_done
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y4
+	VMASKMOVPS  Y4, Y14, (DX)
+	VMASKMOVPS  32(DX), Y15, Y12
+	VFMADD231PS Y12, Y13, Y5
+	VMASKMOVPS  Y5, Y15, 32(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kern4x16_done
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y6
+	VMASKMOVPS  Y6, Y14, (DX)
+	VMASKMOVPS  32(DX), Y15, Y12
+	VFMADD231PS Y12, Y13, Y7
+	VMASKMOVPS  Y7, Y15, 32(DX)
+	JMP         kern4x16_done
+
+kern4x16_ragged_noload:
+	VMASKMOVPS Y0, Y14, (DX)
+	VMASKMOVPS Y1, Y15, 32(DX)
+	ADDQ       R11, DX
+	CMPQ       R12, $0x01
+	JLE        kern4x16_done
+	VMASKMOVPS Y2, Y14, (DX)
+	VMASKMOVPS Y3, Y15, 32(DX)
+	ADDQ       R11, DX
+	CMPQ       R12, $0x02
+	JLE        kern4x16_done
+	VMASKMOVPS Y4, Y14, (DX)
+	VMASKMOVPS Y5, Y15, 32(DX)
+	ADDQ       R11, DX
+	CMPQ       R12, $0x03
+	JLE        kern4x16_done
+	VMASKMOVPS Y6, Y14, (DX)
+	VMASKMOVPS Y7, Y15, 32(DX)
+
+kern4x16_done:
+	VZEROUPPER
+	RET
+
+// func kern4x8(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// Requires: AVX, FMA3
+TEXT ·kern4x8(SB), NOSPLIT, $0-137
+	MOVQ   k+0(FP), CX
+	MOVQ   a_base+8(FP), SI
+	MOVQ   rs+32(FP), R8
+	MOVQ   cs+40(FP), R9
+	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
+	SHLQ   $0x02, R8
+	SHLQ   $0x02, R9
+	SHLQ   $0x02, BX
+	LEAQ   (SI)(R8*2), R10
+	ADDQ   R8, R10
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+	// K loop, unrolled by 4.
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   kern4x8_tail
+
+kern4x8_loop4:
+	VMOVUPS      (DI), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	ADDQ         R9, SI
+	ADDQ         R9, R10
+	VMOVUPS      (DI)(BX*1), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	ADDQ         R9, SI
+	ADDQ         R9, R10
+	VMOVUPS      (DI)(BX*2), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	ADDQ         R9, SI
+	ADDQ         R9, R10
+	VMOVUPS      (DX), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	ADDQ         R9, SI
+	ADDQ         R9, R10
+	LEAQ         (DI)(BX*4), DI
+	LEAQ         (DX)(BX*4), DX
+	DECQ         AX
+	JNZ          kern4x8_loop4
+
+kern4x8_tail:
+	ANDQ $0x03, CX
+	JZ   kern4x8_epilogue
+
+kern4x8_loop1:
+	VMOVUPS      (DI), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	ADDQ         R9, SI
+	ADDQ         R9, R10
+	ADDQ         BX, DI
+	DECQ         CX
+	JNZ          kern4x8_loop1
+
+kern4x8_epilogue:
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS alpha+128(FP), Y12
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VBROADCASTSS beta+132(FP), Y13
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
+	CMPQ         R13, $0x08
+	JNE          kern4x8_ragged
+
+	// All columns.
+	TESTB       BL, BL
+	JZ          kern4x8_full_noload
+	VFMADD231PS (DX), Y13, Y0
+	VMOVUPS     Y0, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kern4x8_done
+	VFMADD231PS (DX), Y13, Y1
+	VMOVUPS     Y1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kern4x8_done
+	VFMADD231PS (DX), Y13, Y2
+	VMOVUPS     Y2, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kern4x8_done
+	VFMADD231PS (DX), Y13, Y3
+	VMOVUPS     Y3, (DX)
+	JMP         kern4x8_done
+
+kern4x8_full_noload:
+	VMOVUPS Y0, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kern4x8_done
+	VMOVUPS Y1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kern4x8_done
+	VMOVUPS Y2, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kern4x8_done
+	VMOVUPS Y3, (DX)
+	JMP     kern4x8_done
+
+kern4x8_ragged:
+	MOVQ        $0x00000010, AX
+	SUBQ        R13, AX
+	LEAQ        colmask<>+0(SB), R13
+	VMOVUPS     (R13)(AX*4), Y14
+	TESTB       BL, BL
+	JZ          kern4x8_ragged_noload
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y0
+	VMASKMOVPS  Y0, Y14, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kern4x8_done
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y1
+	VMASKMOVPS  Y1, Y14, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kern4x8_done
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y2
+	VMASKMOVPS  Y2, Y14, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kern4x8_done
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y3
+	VMASKMOVPS  Y3, Y14, (DX)
+	JMP         kern4x8_done
+
+kern4x8_ragged_noload:
+	VMASKMOVPS Y0, Y14, (DX)
+	ADDQ       R11, DX
+	CMPQ       R12, $0x01
+	JLE        kern4x8_done
+	VMASKMOVPS Y1, Y14, (DX)
+	ADDQ       R11, DX
+	CMPQ       R12, $0x02
+	JLE        kern4x8_done
+	VMASKMOVPS Y2, Y14, (DX)
+	ADDQ       R11, DX
+	CMPQ       R12, $0x03
+	JLE        kern4x8_done
+	VMASKMOVPS Y3, Y14, (DX)
+
+kern4x8_done:
+	VZEROUPPER
+	RET
+
+// func kern2x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// Requires: AVX, FMA3
+TEXT ·kern2x16(SB), NOSPLIT, $0-137
+	MOVQ   k+0(FP), CX
+	MOVQ   a_base+8(FP), SI
+	MOVQ   rs+32(FP), R8
+	MOVQ   cs+40(FP), R9
+	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
+	SHLQ   $0x02, R8
+	SHLQ   $0x02, R9
+	SHLQ   $0x02, BX
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+	// K loop, unrolled by 4.
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   kern2x16_tail
+
+kern2x16_loop4:
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	ADDQ         R9, SI
+	VMOVUPS      (DI)(BX*1), Y12
+	VMOVUPS      32(DI)(BX*1), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	ADDQ         R9, SI
+	VMOVUPS      (DI)(BX*2), Y12
+	VMOVUPS      32(DI)(BX*2), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	ADDQ         R9, SI
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	ADDQ         R9, SI
+	LEAQ         (DI)(BX*4), DI
+	LEAQ         (DX)(BX*4), DX
+	DECQ         AX
+	JNZ          kern2x16_loop4
+
+kern2x16_tail:
+	ANDQ $0x03, CX
+	JZ   kern2x16_epilogue
+
+kern2x16_loop1:
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	ADDQ         R9, SI
+	ADDQ         BX, DI
+	DECQ         CX
+	JNZ          kern2x16_loop1
+
+kern2x16_epilogue:
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS alpha+128(FP), Y12
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VBROADCASTSS beta+132(FP), Y13
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
+	CMPQ         R13, $0x10
+	JNE          kern2x16_ragged
+
+	// All columns.
+	TESTB       BL, BL
+	JZ          kern2x16_full_noload
+	VFMADD231PS (DX), Y13, Y0
+	VMOVUPS     Y0, (DX)
+	VFMADD231PS 32(DX), Y13, Y1
+	VMOVUPS     Y1, 32(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kern2x16_done
+	VFMADD231PS (DX), Y13, Y2
+	VMOVUPS     Y2, (DX)
+	VFMADD231PS 32(DX), Y13, Y3
+	VMOVUPS     Y3, 32(DX)
+	JMP         kern2x16_done
+
+kern2x16_full_noload:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kern2x16_done
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, 32(DX)
+	JMP     kern2x16_done
+
+kern2x16_ragged:
+	MOVQ        $0x00000010, AX
+	SUBQ        R13, AX
+	LEAQ        colmask<>+0(SB), R13
+	VMOVUPS     (R13)(AX*4), Y14
+	VMOVUPS     32(R13)(AX*4), Y15
+	TESTB       BL, BL
+	JZ          kern2x16_ragged_noload
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y0
+	VMASKMOVPS  Y0, Y14, (DX)
+	VMASKMOVPS  32(DX), Y15, Y12
+	VFMADD231PS Y12, Y13, Y1
+	VMASKMOVPS  Y1, Y15, 32(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kern2x16_done
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y2
+	VMASKMOVPS  Y2, Y14, (DX)
+	VMASKMOVPS  32(DX), Y15, Y12
+	VFMADD231PS Y12, Y13, Y3
+	VMASKMOVPS  Y3, Y15, 32(DX)
+	JMP         kern2x16_done
+
+kern2x16_ragged_noload:
+	VMASKMOVPS Y0, Y14, (DX)
+	VMASKMOVPS Y1, Y15, 32(DX)
+	ADDQ       R11, DX
+	CMPQ       R12, $0x01
+	JLE        kern2x16_done
+	VMASKMOVPS Y2, Y14, (DX)
+	VMASKMOVPS Y3, Y15, 32(DX)
+
+kern2x16_done:
+	VZEROUPPER
+	RET
+
+// func kern2x8(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// Requires: AVX, FMA3
+TEXT ·kern2x8(SB), NOSPLIT, $0-137
+	MOVQ   k+0(FP), CX
+	MOVQ   a_base+8(FP), SI
+	MOVQ   rs+32(FP), R8
+	MOVQ   cs+40(FP), R9
+	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
+	SHLQ   $0x02, R8
+	SHLQ   $0x02, R9
+	SHLQ   $0x02, BX
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+	// K loop, unrolled by 4.
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   kern2x8_tail
+
+kern2x8_loop4:
+	VMOVUPS      (DI), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	ADDQ         R9, SI
+	VMOVUPS      (DI)(BX*1), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	ADDQ         R9, SI
+	VMOVUPS      (DI)(BX*2), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	ADDQ         R9, SI
+	VMOVUPS      (DX), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y7
+	ADDQ         R9, SI
+	LEAQ         (DI)(BX*4), DI
+	LEAQ         (DX)(BX*4), DX
+	DECQ         AX
+	JNZ          kern2x8_loop4
+
+kern2x8_tail:
+	ANDQ $0x03, CX
+	JZ   kern2x8_epilogue
+
+kern2x8_loop1:
+	VMOVUPS      (DI), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS (SI)(R8*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	ADDQ         R9, SI
+	ADDQ         BX, DI
+	DECQ         CX
+	JNZ          kern2x8_loop1
+
+kern2x8_epilogue:
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y0, Y0
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS alpha+128(FP), Y12
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VBROADCASTSS beta+132(FP), Y13
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
+	CMPQ         R13, $0x08
+	JNE          kern2x8_ragged
+
+	// All columns.
+	TESTB       BL, BL
+	JZ          kern2x8_full_noload
+	VFMADD231PS (DX), Y13, Y0
+	VMOVUPS     Y0, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kern2x8_done
+	VFMADD231PS (DX), Y13, Y1
+	VMOVUPS     Y1, (DX)
+	JMP         kern2x8_done
+
+kern2x8_full_noload:
+	VMOVUPS Y0, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kern2x8_done
+	VMOVUPS Y1, (DX)
+	JMP     kern2x8_done
+
+kern2x8_ragged:
+	MOVQ        $0x00000010, AX
+	SUBQ        R13, AX
+	LEAQ        colmask<>+0(SB), R13
+	VMOVUPS     (R13)(AX*4), Y14
+	TESTB       BL, BL
+	JZ          kern2x8_ragged_noload
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y0
+	VMASKMOVPS  Y0, Y14, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kern2x8_done
+	VMASKMOVPS  (DX), Y14, Y12
+	VFMADD231PS Y12, Y13, Y1
+	VMASKMOVPS  Y1, Y14, (DX)
+	JMP         kern2x8_done
+
+kern2x8_ragged_noload:
+	VMASKMOVPS Y0, Y14, (DX)
+	ADDQ       R11, DX
+	CMPQ       R12, $0x01
+	JLE        kern2x8_done
+	VMASKMOVPS Y1, Y14, (DX)
+
+kern2x8_done:
+	VZEROUPPER
+	RET
+
+// func copyRows16(k int, np int, b []float32, ldb int, dst []float32)
+// Requires: AVX
+TEXT ·copyRows16(SB), NOSPLIT, $0-72
+	MOVQ  k+0(FP), CX
+	MOVQ  np+8(FP), BX
+	MOVQ  b_base+16(FP), SI
+	MOVQ  ldb+40(FP), R8
+	MOVQ  dst_base+48(FP), DI
+	SHLQ  $0x02, R8
+	MOVQ  CX, R9
+	SHLQ  $0x06, R9
+	TESTQ CX, CX
+	JZ    copyRows16_done
+	TESTQ BX, BX
+	JZ    copyRows16_done
+
+copyRows16_row:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ BX, AX
+
+copyRows16_panel:
+	VMOVUPS (R10), Y0
+	VMOVUPS 32(R10), Y1
+	VMOVUPS Y0, (R11)
+	VMOVUPS Y1, 32(R11)
+	ADDQ    $0x40, R10
+	ADDQ    R9, R11
+	DECQ    AX
+	JNZ     copyRows16_panel
+	ADDQ    R8, SI
+	ADDQ    $0x40, DI
+	DECQ    CX
+	JNZ     copyRows16_row
+
+copyRows16_done:
+	VZEROUPPER
+	RET
+
+// func copyB8(k int, b []float32, ldb int, dst []float32)
+// Requires: AVX
+TEXT ·copyB8(SB), NOSPLIT, $0-64
+	MOVQ k+0(FP), CX
+	MOVQ b_base+8(FP), SI
+	MOVQ ldb+32(FP), R8
+	MOVQ dst_base+40(FP), DI
+	SHLQ $0x02, R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   copyB8_tail
+
+copyB8_loop4:
+	VMOVUPS (SI), Y0
+	VMOVUPS Y0, (DI)
+	VMOVUPS (SI)(R8*1), Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS (SI)(R8*2), Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS (SI)(R9*1), Y3
+	VMOVUPS Y3, 96(DI)
+	LEAQ    (SI)(R8*4), SI
+	ADDQ    $0x00000080, DI
+	DECQ    AX
+	JNZ     copyB8_loop4
+
+copyB8_tail:
+	ANDQ $0x03, CX
+	JZ   copyB8_done
+
+copyB8_loop1:
+	VMOVUPS (SI), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    R8, SI
+	ADDQ    $0x00000020, DI
+	DECQ    CX
+	JNZ     copyB8_loop1
+
+copyB8_done:
+	VZEROUPPER
+	RET
+
+// func transB16(k8 int, b []float32, ldb int, dst []float32)
+// Requires: AVX
+TEXT ·transB16(SB), NOSPLIT, $0-64
+	MOVQ  k8+0(FP), CX
+	MOVQ  b_base+8(FP), SI
+	MOVQ  ldb+32(FP), R8
+	MOVQ  dst_base+40(FP), DI
+	SHLQ  $0x02, R8
+	LEAQ  (R8)(R8*2), R9
+	LEAQ  (SI)(R8*4), R10
+	LEAQ  (R10)(R8*4), R11
+	LEAQ  (R11)(R8*4), R12
+	TESTQ CX, CX
+	JZ    transB16_done
+
+transB16_loop:
+	VMOVUPS     (SI), X0
+	VINSERTF128 $0x01, (R10), Y0, Y0
+	VMOVUPS     16(SI), X4
+	VINSERTF128 $0x01, 16(R10), Y4, Y4
+	VMOVUPS     (SI)(R8*1), X1
+	VINSERTF128 $0x01, (R10)(R8*1), Y1, Y1
+	VMOVUPS     16(SI)(R8*1), X5
+	VINSERTF128 $0x01, 16(R10)(R8*1), Y5, Y5
+	VMOVUPS     (SI)(R8*2), X2
+	VINSERTF128 $0x01, (R10)(R8*2), Y2, Y2
+	VMOVUPS     16(SI)(R8*2), X6
+	VINSERTF128 $0x01, 16(R10)(R8*2), Y6, Y6
+	VMOVUPS     (SI)(R9*1), X3
+	VINSERTF128 $0x01, (R10)(R9*1), Y3, Y3
+	VMOVUPS     16(SI)(R9*1), X7
+	VINSERTF128 $0x01, 16(R10)(R9*1), Y7, Y7
+	VUNPCKLPS   Y1, Y0, Y8
+	VUNPCKHPS   Y1, Y0, Y9
+	VUNPCKLPS   Y3, Y2, Y10
+	VUNPCKHPS   Y3, Y2, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y0
+	VSHUFPS     $0xee, Y10, Y8, Y1
+	VSHUFPS     $0x44, Y11, Y9, Y2
+	VSHUFPS     $0xee, Y11, Y9, Y3
+	VMOVUPS     Y0, (DI)
+	VMOVUPS     Y1, 64(DI)
+	VMOVUPS     Y2, 128(DI)
+	VMOVUPS     Y3, 192(DI)
+	VUNPCKLPS   Y5, Y4, Y8
+	VUNPCKHPS   Y5, Y4, Y9
+	VUNPCKLPS   Y7, Y6, Y10
+	VUNPCKHPS   Y7, Y6, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y4
+	VSHUFPS     $0xee, Y10, Y8, Y5
+	VSHUFPS     $0x44, Y11, Y9, Y6
+	VSHUFPS     $0xee, Y11, Y9, Y7
+	VMOVUPS     Y4, 256(DI)
+	VMOVUPS     Y5, 320(DI)
+	VMOVUPS     Y6, 384(DI)
+	VMOVUPS     Y7, 448(DI)
+	VMOVUPS     (R11), X0
+	VINSERTF128 $0x01, (R12), Y0, Y0
+	VMOVUPS     16(R11), X4
+	VINSERTF128 $0x01, 16(R12), Y4, Y4
+	VMOVUPS     (R11)(R8*1), X1
+	VINSERTF128 $0x01, (R12)(R8*1), Y1, Y1
+	VMOVUPS     16(R11)(R8*1), X5
+	VINSERTF128 $0x01, 16(R12)(R8*1), Y5, Y5
+	VMOVUPS     (R11)(R8*2), X2
+	VINSERTF128 $0x01, (R12)(R8*2), Y2, Y2
+	VMOVUPS     16(R11)(R8*2), X6
+	VINSERTF128 $0x01, 16(R12)(R8*2), Y6, Y6
+	VMOVUPS     (R11)(R9*1), X3
+	VINSERTF128 $0x01, (R12)(R9*1), Y3, Y3
+	VMOVUPS     16(R11)(R9*1), X7
+	VINSERTF128 $0x01, 16(R12)(R9*1), Y7, Y7
+	VUNPCKLPS   Y1, Y0, Y8
+	VUNPCKHPS   Y1, Y0, Y9
+	VUNPCKLPS   Y3, Y2, Y10
+	VUNPCKHPS   Y3, Y2, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y0
+	VSHUFPS     $0xee, Y10, Y8, Y1
+	VSHUFPS     $0x44, Y11, Y9, Y2
+	VSHUFPS     $0xee, Y11, Y9, Y3
+	VMOVUPS     Y0, 32(DI)
+	VMOVUPS     Y1, 96(DI)
+	VMOVUPS     Y2, 160(DI)
+	VMOVUPS     Y3, 224(DI)
+	VUNPCKLPS   Y5, Y4, Y8
+	VUNPCKHPS   Y5, Y4, Y9
+	VUNPCKLPS   Y7, Y6, Y10
+	VUNPCKHPS   Y7, Y6, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y4
+	VSHUFPS     $0xee, Y10, Y8, Y5
+	VSHUFPS     $0x44, Y11, Y9, Y6
+	VSHUFPS     $0xee, Y11, Y9, Y7
+	VMOVUPS     Y4, 288(DI)
+	VMOVUPS     Y5, 352(DI)
+	VMOVUPS     Y6, 416(DI)
+	VMOVUPS     Y7, 480(DI)
+	ADDQ        $0x20, SI
+	ADDQ        $0x20, R10
+	ADDQ        $0x20, R11
+	ADDQ        $0x20, R12
+	ADDQ        $0x00000200, DI
+	DECQ        CX
+	JNZ         transB16_loop
+
+transB16_done:
+	VZEROUPPER
+	RET
+
+// func transB8(k8 int, b []float32, ldb int, dst []float32)
+// Requires: AVX
+TEXT ·transB8(SB), NOSPLIT, $0-64
+	MOVQ  k8+0(FP), CX
+	MOVQ  b_base+8(FP), SI
+	MOVQ  ldb+32(FP), R8
+	MOVQ  dst_base+40(FP), DI
+	SHLQ  $0x02, R8
+	LEAQ  (R8)(R8*2), R9
+	LEAQ  (SI)(R8*4), R10
+	TESTQ CX, CX
+	JZ    transB8_done
+
+transB8_loop:
+	VMOVUPS     (SI), X0
+	VINSERTF128 $0x01, (R10), Y0, Y0
+	VMOVUPS     16(SI), X4
+	VINSERTF128 $0x01, 16(R10), Y4, Y4
+	VMOVUPS     (SI)(R8*1), X1
+	VINSERTF128 $0x01, (R10)(R8*1), Y1, Y1
+	VMOVUPS     16(SI)(R8*1), X5
+	VINSERTF128 $0x01, 16(R10)(R8*1), Y5, Y5
+	VMOVUPS     (SI)(R8*2), X2
+	VINSERTF128 $0x01, (R10)(R8*2), Y2, Y2
+	VMOVUPS     16(SI)(R8*2), X6
+	VINSERTF128 $0x01, 16(R10)(R8*2), Y6, Y6
+	VMOVUPS     (SI)(R9*1), X3
+	VINSERTF128 $0x01, (R10)(R9*1), Y3, Y3
+	VMOVUPS     16(SI)(R9*1), X7
+	VINSERTF128 $0x01, 16(R10)(R9*1), Y7, Y7
+	VUNPCKLPS   Y1, Y0, Y8
+	VUNPCKHPS   Y1, Y0, Y9
+	VUNPCKLPS   Y3, Y2, Y10
+	VUNPCKHPS   Y3, Y2, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y0
+	VSHUFPS     $0xee, Y10, Y8, Y1
+	VSHUFPS     $0x44, Y11, Y9, Y2
+	VSHUFPS     $0xee, Y11, Y9, Y3
+	VMOVUPS     Y0, (DI)
+	VMOVUPS     Y1, 32(DI)
+	VMOVUPS     Y2, 64(DI)
+	VMOVUPS     Y3, 96(DI)
+	VUNPCKLPS   Y5, Y4, Y8
+	VUNPCKHPS   Y5, Y4, Y9
+	VUNPCKLPS   Y7, Y6, Y10
+	VUNPCKHPS   Y7, Y6, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y4
+	VSHUFPS     $0xee, Y10, Y8, Y5
+	VSHUFPS     $0x44, Y11, Y9, Y6
+	VSHUFPS     $0xee, Y11, Y9, Y7
+	VMOVUPS     Y4, 128(DI)
+	VMOVUPS     Y5, 160(DI)
+	VMOVUPS     Y6, 192(DI)
+	VMOVUPS     Y7, 224(DI)
+	ADDQ        $0x20, SI
+	ADDQ        $0x20, R10
+	ADDQ        $0x00000100, DI
+	DECQ        CX
+	JNZ         transB8_loop
+
+transB8_done:
 	VZEROUPPER
 	RET

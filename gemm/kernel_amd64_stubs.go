@@ -8,10 +8,54 @@ package gemm
 // Rows past h and columns past w are computed but never stored.
 //
 //go:noescape
-func kern6x16(k int, a []float32, rs int, cs int, b []float32, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+func kern6x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
 
 // kern6x8 updates a 6×8 tile of C, see kernelFunc; its pure-Go twin is kern6x8Go.
 // Rows past h and columns past w are computed but never stored.
 //
 //go:noescape
-func kern6x8(k int, a []float32, rs int, cs int, b []float32, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+func kern6x8(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// kern4x16 updates a 4×16 tile of C, see kernelFunc; its pure-Go twin is kern4x16Go.
+// Rows past h and columns past w are computed but never stored.
+//
+//go:noescape
+func kern4x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// kern4x8 updates a 4×8 tile of C, see kernelFunc; its pure-Go twin is kern4x8Go.
+// Rows past h and columns past w are computed but never stored.
+//
+//go:noescape
+func kern4x8(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// kern2x16 updates a 2×16 tile of C, see kernelFunc; its pure-Go twin is kern2x16Go.
+// Rows past h and columns past w are computed but never stored.
+//
+//go:noescape
+func kern2x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// kern2x8 updates a 2×8 tile of C, see kernelFunc; its pure-Go twin is kern2x8Go.
+// Rows past h and columns past w are computed but never stored.
+//
+//go:noescape
+func kern2x8(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// copyRows16 sets dst[(q*k+p)*16+j] = b[p*ldb+q*16+j] for p < k, q < np, j < 16; its pure-Go twin is copyRows16Go.
+//
+//go:noescape
+func copyRows16(k int, np int, b []float32, ldb int, dst []float32)
+
+// copyB8 sets dst[p*8+j] = b[p*ldb+j] for p < k, j < 8; its pure-Go twin is copyB8Go.
+//
+//go:noescape
+func copyB8(k int, b []float32, ldb int, dst []float32)
+
+// transB16 sets dst[p*16+j] = b[j*ldb+p] for p < 8*k8, j < 16; its pure-Go twin is transB16Go.
+//
+//go:noescape
+func transB16(k8 int, b []float32, ldb int, dst []float32)
+
+// transB8 sets dst[p*8+j] = b[j*ldb+p] for p < 8*k8, j < 8; its pure-Go twin is transB8Go.
+//
+//go:noescape
+func transB8(k8 int, b []float32, ldb int, dst []float32)

@@ -44,17 +44,13 @@ func packAT(dst, a []float32, lda, pc, kb, i0, h int) {
 	}
 }
 
-// packBN copies w ≤ bw columns of a non-transposed B (k×n, stride ldb).
-func packBN(dst []float32, bw int, b []float32, ldb, pc, kb, j0, w int) {
+// packBN copies w ≤ bw columns of a non-transposed B (k×n, stride ldb). Only
+// the last panel of a block comes here: full wide panels go through copyRows.
+// full packs a full panel of width bw = nrHalf.
+func packBN(full packFunc, dst []float32, bw int, b []float32, ldb, pc, kb, j0, w int) {
 	dst = dst[:bw*kb]
-	if w == nr && bw == nr {
-		for p := 0; p < kb; p++ {
-			s := b[(pc+p)*ldb+j0:]
-			s = s[:nr]
-			d := dst[p*nr : p*nr+nr]
-			d = d[:len(s)]
-			copy(d, s)
-		}
+	if w == nrHalf && bw == nrHalf {
+		full(kb, b[pc*ldb+j0:], ldb, dst)
 		return
 	}
 	for p := 0; p < kb; p++ {
@@ -65,19 +61,64 @@ func packBN(dst []float32, bw int, b []float32, ldb, pc, kb, j0, w int) {
 }
 
 // packBT copies w ≤ bw columns of a transposed B (stored n×k, stride ldb).
-// Each source row is read contiguously and scattered with stride bw, so the
-// writes stay inside the panel, which is small enough to live in L1.
-func packBT(dst []float32, bw int, b []float32, ldb, pc, kb, j0, w int) {
+// Full panels go through full in blocks of eight K steps; the rest reads each
+// source row contiguously and scatters with stride bw, writes that stay
+// inside the panel, which is small enough to live in L1.
+func packBT(full packFunc, dst []float32, bw int, b []float32, ldb, pc, kb, j0, w int) {
 	dst = dst[:bw*kb]
+	p0 := 0
+	if w == bw {
+		p0 = kb &^ 7
+		full(p0/8, b[j0*ldb+pc:], ldb, dst)
+	}
 	for j := 0; j < bw; j++ {
 		if j >= w {
-			for p := 0; p < kb; p++ {
+			for p := p0; p < kb; p++ {
 				dst[p*bw+j] = 0
 			}
 			continue
 		}
 		src := b[(j0+j)*ldb+pc:]
-		src = src[:kb]
+		src = src[p0:kb]
+		for p, v := range src {
+			dst[(p0+p)*bw+j] = v
+		}
+	}
+}
+
+// copyRows16Go is the pure-Go twin of copyRows16.
+func copyRows16Go(k, np int, b []float32, ldb int, dst []float32) {
+	dst = dst[:np*nr*k]
+	for p := 0; p < k; p++ {
+		row := b[p*ldb : p*ldb+np*nr]
+		for q := 0; q < np; q++ {
+			copy(dst[(q*k+p)*nr:(q*k+p)*nr+nr], row[q*nr:q*nr+nr])
+		}
+	}
+}
+
+// copyB8Go is the pure-Go twin of copyB8.
+func copyB8Go(k int, b []float32, ldb int, dst []float32) {
+	dst = dst[:nrHalf*k]
+	for p := 0; p < k; p++ {
+		copy(dst[p*nrHalf:p*nrHalf+nrHalf], b[p*ldb:p*ldb+nrHalf])
+	}
+}
+
+// transB16Go is the pure-Go twin of transB16.
+func transB16Go(k8 int, b []float32, ldb int, dst []float32) {
+	transBGo(nr, 8*k8, b, ldb, dst)
+}
+
+// transB8Go is the pure-Go twin of transB8.
+func transB8Go(k8 int, b []float32, ldb int, dst []float32) {
+	transBGo(nrHalf, 8*k8, b, ldb, dst)
+}
+
+func transBGo(bw, k int, b []float32, ldb int, dst []float32) {
+	dst = dst[:bw*k]
+	for j := 0; j < bw; j++ {
+		src := b[j*ldb : j*ldb+k]
 		for p, v := range src {
 			dst[p*bw+j] = v
 		}

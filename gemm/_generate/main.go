@@ -12,20 +12,22 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-const (
-	mr        = 6
-	signature = "func(k int, a []float32, rs, cs int, b []float32, c []float32, ldc, h, w int, alpha, beta float32, load bool)"
-)
+// signature is that of kernelFunc in package gemm.
+const signature = "func(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool)"
 
 // Fixed register assignment: the kernels are small enough to place by hand,
-// and a fixed map keeps the generated assembly readable.
+// and a fixed map keeps the generated assembly readable. The K loop and the
+// store epilogue share RDX and RBX: C's pointer and the load flag are only
+// fetched once the loop is done with B.
 var (
 	kCount = reg.RCX // K iterations left
 	aRow0  = reg.RSI // A, row 0 of the tile
 	aRow3  = reg.R10 // A, row 3 of the tile
 	rsB    = reg.R8  // A row stride in bytes
 	csB    = reg.R9  // A step per K in bytes
-	bPtr   = reg.RDI // packed B
+	bPtr   = reg.RDI // B, K step 0 of this unrolled group
+	bPtr3  = reg.RDX // B, K step 3 of this unrolled group
+	ldbB   = reg.RBX // B row stride in bytes
 	cPtr   = reg.RDX // C, current row
 	ldcB   = reg.R11 // C row stride in bytes
 	hReg   = reg.R12 // rows to store
@@ -57,33 +59,39 @@ func main() {
 		build.DATA(4*i, operand.U32(v))
 	}
 
-	kernel("kern6x16", 2)
-	kernel("kern6x8", 1)
+	for _, rows := range []int{6, 4, 2} {
+		kernel(fmt.Sprintf("kern%dx16", rows), rows, 2)
+		kernel(fmt.Sprintf("kern%dx8", rows), rows, 1)
+	}
+	copyRows("copyRows16")
+	copyPanel("copyB8", 1)
+	transposePanel("transB16", 2)
+	transposePanel("transB8", 1)
 	build.Generate()
 }
 
-// kernel emits a 6×(8*nvec) micro-kernel. With one vector per row only six
-// FMA chains would be in flight, too few to cover FMA latency on two ports,
-// so the 6×8 kernel keeps two accumulator sets (even and odd K steps) and sums
-// them at the end.
-func kernel(name string, nvec int) {
+// kernel emits a rows×(8*nvec) micro-kernel. Two FMA ports with four
+// cycles of latency need at least eight independent accumulators, so tiles
+// with fewer than eight vectors keep several accumulator sets, each taking
+// every sets-th K step, and sum them at the end.
+func kernel(name string, rows, nvec int) {
 	bw := 8 * nvec
 	build.TEXT(name, attr.NOSPLIT, signature)
 	build.Pragma("noescape")
 	build.Doc(
-		fmt.Sprintf("%s updates a %d×%d tile of C, see kernelFunc; its pure-Go twin is %sGo.", name, mr, bw, name),
+		fmt.Sprintf("%s updates a %d×%d tile of C, see kernelFunc; its pure-Go twin is %sGo.", name, rows, bw, name),
 		"Rows past h and columns past w are computed but never stored.",
 	)
 
 	sets := 1
-	if nvec == 1 {
-		sets = 2
+	for rows*nvec*sets < 8 {
+		sets *= 2
 	}
 	// acc[s][i][v]: set s, tile row i, vector v.
 	acc := make([][][]reg.VecPhysical, sets)
 	n := 0
 	for s := range acc {
-		acc[s] = make([][]reg.VecPhysical, mr)
+		acc[s] = make([][]reg.VecPhysical, rows)
 		for i := range acc[s] {
 			acc[s][i] = make([]reg.VecPhysical, nvec)
 			for v := range acc[s][i] {
@@ -98,17 +106,23 @@ func kernel(name string, nvec int) {
 	build.Load(build.Param("rs"), rsB)
 	build.Load(build.Param("cs"), csB)
 	build.Load(build.Param("b").Base(), bPtr)
+	build.Load(build.Param("ldb"), ldbB)
 	build.SHLQ(operand.U8(2), rsB)
 	build.SHLQ(operand.U8(2), csB)
-	build.LEAQ(operand.Mem{Base: aRow0, Index: rsB, Scale: 2}, aRow3)
-	build.ADDQ(rsB, aRow3)
+	build.SHLQ(operand.U8(2), ldbB)
+	if rows > 3 {
+		build.LEAQ(operand.Mem{Base: aRow0, Index: rsB, Scale: 2}, aRow3)
+		build.ADDQ(rsB, aRow3)
+	}
+	build.LEAQ(operand.Mem{Base: bPtr, Index: ldbB, Scale: 2}, bPtr3)
+	build.ADDQ(ldbB, bPtr3)
 
 	for _, y := range ys[:n] {
 		build.VXORPS(y, y, y)
 	}
 
-	// Broadcast addresses of the six A values of one K step: x86 scales
-	// only by 1, 2, 4 or 8, so rows 3 and 5 hang off a second base.
+	// Broadcast addresses of the A values of one K step: x86 scales only
+	// by 1, 2, 4 or 8, so rows 3 and 5 hang off a second base.
 	aAt := []operand.Mem{
 		{Base: aRow0},
 		{Base: aRow0, Index: rsB, Scale: 1},
@@ -117,12 +131,20 @@ func kernel(name string, nvec int) {
 		{Base: aRow0, Index: rsB, Scale: 4},
 		{Base: aRow3, Index: rsB, Scale: 2},
 	}
+	// B rows of the four unrolled K steps; as for A, the third scaled
+	// index is out of reach, so step 3 has its own base.
+	bAt := []operand.Mem{
+		{Base: bPtr},
+		{Base: bPtr, Index: ldbB, Scale: 1},
+		{Base: bPtr, Index: ldbB, Scale: 2},
+		{Base: bPtr3},
+	}
 	step := func(u int) {
 		set := acc[u%sets]
 		for v := 0; v < nvec; v++ {
-			build.VMOVUPS(operand.Mem{Base: bPtr, Disp: 4 * (u*bw + 8*v)}, bVec[v])
+			build.VMOVUPS(bAt[u].Offset(32*v), bVec[v])
 		}
-		for i := 0; i < mr; i++ {
+		for i := 0; i < rows; i++ {
 			bc := bcast[i%2]
 			build.VBROADCASTSS(aAt[i], bc)
 			for v := 0; v < nvec; v++ {
@@ -130,7 +152,9 @@ func kernel(name string, nvec int) {
 			}
 		}
 		build.ADDQ(csB, aRow0)
-		build.ADDQ(csB, aRow3)
+		if rows > 3 {
+			build.ADDQ(csB, aRow3)
+		}
 	}
 
 	const unroll = 4
@@ -142,7 +166,8 @@ func kernel(name string, nvec int) {
 	for u := 0; u < unroll; u++ {
 		step(u)
 	}
-	build.ADDQ(operand.U32(4*unroll*bw), bPtr)
+	build.LEAQ(operand.Mem{Base: bPtr, Index: ldbB, Scale: 4}, bPtr)
+	build.LEAQ(operand.Mem{Base: bPtr3, Index: ldbB, Scale: 4}, bPtr3)
 	build.DECQ(tmp)
 	build.JNZ(operand.LabelRef(name + "_loop4"))
 
@@ -151,13 +176,13 @@ func kernel(name string, nvec int) {
 	build.JZ(operand.LabelRef(name + "_epilogue"))
 	build.Label(name + "_loop1")
 	step(0)
-	build.ADDQ(operand.U32(4*bw), bPtr)
+	build.ADDQ(ldbB, bPtr)
 	build.DECQ(kCount)
 	build.JNZ(operand.LabelRef(name + "_loop1"))
 
 	build.Label(name + "_epilogue")
 	for s := 1; s < sets; s++ {
-		for i := 0; i < mr; i++ {
+		for i := 0; i < rows; i++ {
 			for v := 0; v < nvec; v++ {
 				build.VADDPS(acc[s][i][v], acc[0][i][v], acc[0][i][v])
 			}
@@ -167,7 +192,7 @@ func kernel(name string, nvec int) {
 
 	alpha, beta := reg.Y12, reg.Y13
 	build.VBROADCASTSS(paramAddr("alpha"), alpha)
-	for i := 0; i < mr; i++ {
+	for i := 0; i < rows; i++ {
 		for v := 0; v < nvec; v++ {
 			build.VMULPS(alpha, out[i][v], out[i][v])
 		}
@@ -180,36 +205,46 @@ func kernel(name string, nvec int) {
 	build.Load(build.Param("w"), wReg)
 	build.Load(build.Param("load"), loadR)
 
-	build.CMPQ(hReg, operand.U8(mr))
-	build.JNE(operand.LabelRef(name + "_edge"))
+	// Each store path writes rows while i < h, in a version that reads C
+	// and one that does not.
+	cTmp := reg.Y12
+	rowsOut := func(prefix string, store func(i, v int, m operand.Mem, withLoad bool)) {
+		for _, withLoad := range []bool{true, false} {
+			if withLoad {
+				build.TESTB(loadR.As8(), loadR.As8())
+				build.JZ(operand.LabelRef(prefix + "_noload"))
+			} else {
+				build.Label(prefix + "_noload")
+			}
+			for i := 0; i < rows; i++ {
+				if i > 0 {
+					build.CMPQ(hReg, operand.U8(i))
+					build.JLE(operand.LabelRef(name + "_done"))
+				}
+				for v := 0; v < nvec; v++ {
+					store(i, v, operand.Mem{Base: cPtr, Disp: 32 * v}, withLoad)
+				}
+				if i < rows-1 {
+					build.ADDQ(ldcB, cPtr)
+				}
+			}
+			build.JMP(operand.LabelRef(name + "_done"))
+		}
+	}
+
 	build.CMPQ(wReg, operand.U8(bw))
-	build.JNE(operand.LabelRef(name + "_edge"))
-
-	build.Comment("Full tile.")
-	build.TESTB(loadR.As8(), loadR.As8())
-	build.JZ(operand.LabelRef(name + "_fullstore"))
-	for i := 0; i < mr; i++ {
-		for v := 0; v < nvec; v++ {
-			build.VFMADD231PS(operand.Mem{Base: cPtr, Disp: 32 * v}, beta, out[i][v])
-			build.VMOVUPS(out[i][v], operand.Mem{Base: cPtr, Disp: 32 * v})
+	build.JNE(operand.LabelRef(name + "_ragged"))
+	build.Comment("All columns.")
+	rowsOut(name+"_full", func(i, v int, m operand.Mem, withLoad bool) {
+		if withLoad {
+			build.VFMADD231PS(m, beta, out[i][v])
 		}
-		build.ADDQ(ldcB, cPtr)
-	}
-	build.VZEROUPPER()
-	build.RET()
-	build.Label(name + "_fullstore")
-	for i := 0; i < mr; i++ {
-		for v := 0; v < nvec; v++ {
-			build.VMOVUPS(out[i][v], operand.Mem{Base: cPtr, Disp: 32 * v})
-		}
-		build.ADDQ(ldcB, cPtr)
-	}
-	build.VZEROUPPER()
-	build.RET()
+		build.VMOVUPS(out[i][v], m)
+	})
 
-	// Ragged tile: masked loads and stores touch only the first w columns
-	// (a masked-off lane never faults), and rows stop at h.
-	build.Label(name + "_edge")
+	// Ragged width: masked loads and stores touch only the first w
+	// columns (a masked-off lane never faults).
+	build.Label(name + "_ragged")
 	masks := []reg.VecPhysical{reg.Y14, reg.Y15}
 	build.MOVQ(operand.U32(16), tmp)
 	build.SUBQ(wReg, tmp)
@@ -217,32 +252,14 @@ func kernel(name string, nvec int) {
 	for v := 0; v < nvec; v++ {
 		build.VMOVUPS(operand.Mem{Base: wReg, Index: tmp, Scale: 4, Disp: 32 * v}, masks[v])
 	}
-	cTmp := reg.Y12
-	for _, withLoad := range []bool{true, false} {
-		lbl := name + "_edgestore"
+	rowsOut(name+"_ragged", func(i, v int, m operand.Mem, withLoad bool) {
 		if withLoad {
-			build.TESTB(loadR.As8(), loadR.As8())
-			build.JZ(operand.LabelRef(lbl))
-		} else {
-			build.Label(lbl)
+			build.VMASKMOVPS(m, masks[v], cTmp)
+			build.VFMADD231PS(cTmp, beta, out[i][v])
 		}
-		for i := 0; i < mr; i++ {
-			if i > 0 {
-				build.CMPQ(hReg, operand.U8(i))
-				build.JLE(operand.LabelRef(name + "_done"))
-			}
-			for v := 0; v < nvec; v++ {
-				m := operand.Mem{Base: cPtr, Disp: 32 * v}
-				if withLoad {
-					build.VMASKMOVPS(m, masks[v], cTmp)
-					build.VFMADD231PS(cTmp, beta, out[i][v])
-				}
-				build.VMASKMOVPS(out[i][v], masks[v], m)
-			}
-			build.ADDQ(ldcB, cPtr)
-		}
-		build.JMP(operand.LabelRef(name + "_done"))
-	}
+		build.VMASKMOVPS(out[i][v], masks[v], m)
+	})
+
 	build.Label(name + "_done")
 	build.VZEROUPPER()
 	build.RET()
@@ -257,4 +274,182 @@ func paramAddr(name string) operand.Mem {
 		panic(err)
 	}
 	return b.Addr
+}
+
+// copyRows emits the packing of np full 16-wide panels of non-transposed B
+// in one pass that walks each source row left to right. Going panel by panel
+// instead would read 64 bytes from each of k rows, a page apart for wide B,
+// which the prefetchers do not follow; row order keeps the reads sequential.
+func copyRows(name string) {
+	const bw = 16
+	build.TEXT(name, attr.NOSPLIT, "func(k, np int, b []float32, ldb int, dst []float32)")
+	build.Pragma("noescape")
+	build.Doc(fmt.Sprintf("%s sets dst[(q*k+p)*%d+j] = b[p*ldb+q*%d+j] for p < k, q < np, j < %d; its pure-Go twin is %sGo.", name, bw, bw, bw, name))
+	k, np, src, ld, dst, panel := reg.RCX, reg.RBX, reg.RSI, reg.R8, reg.RDI, reg.R9
+	s, d, q := reg.R10, reg.R11, reg.RAX
+	build.Load(build.Param("k"), k)
+	build.Load(build.Param("np"), np)
+	build.Load(build.Param("b").Base(), src)
+	build.Load(build.Param("ldb"), ld)
+	build.Load(build.Param("dst").Base(), dst)
+	build.SHLQ(operand.U8(2), ld)
+	build.MOVQ(k, panel)
+	build.SHLQ(operand.U8(6), panel) // 64 bytes per K step
+	build.TESTQ(k, k)
+	build.JZ(operand.LabelRef(name + "_done"))
+	build.TESTQ(np, np)
+	build.JZ(operand.LabelRef(name + "_done"))
+
+	build.Label(name + "_row")
+	build.MOVQ(src, s)
+	build.MOVQ(dst, d)
+	build.MOVQ(np, q)
+	build.Label(name + "_panel")
+	build.VMOVUPS(operand.Mem{Base: s}, reg.Y0)
+	build.VMOVUPS(operand.Mem{Base: s, Disp: 32}, reg.Y1)
+	build.VMOVUPS(reg.Y0, operand.Mem{Base: d})
+	build.VMOVUPS(reg.Y1, operand.Mem{Base: d, Disp: 32})
+	build.ADDQ(operand.U8(64), s)
+	build.ADDQ(panel, d)
+	build.DECQ(q)
+	build.JNZ(operand.LabelRef(name + "_panel"))
+	build.ADDQ(ld, src)
+	build.ADDQ(operand.U8(64), dst)
+	build.DECQ(k)
+	build.JNZ(operand.LabelRef(name + "_row"))
+	build.Label(name + "_done")
+	build.VZEROUPPER()
+	build.RET()
+}
+
+// copyPanel emits the packing of a full panel of non-transposed B: k rows of
+// 8*nvec contiguous floats, stride ldb, into a dense panel. Four rows per
+// iteration keep the loop overhead below the loads and stores.
+func copyPanel(name string, nvec int) {
+	bw := 8 * nvec
+	build.TEXT(name, attr.NOSPLIT, "func(k int, b []float32, ldb int, dst []float32)")
+	build.Pragma("noescape")
+	build.Doc(fmt.Sprintf("%s sets dst[p*%d+j] = b[p*ldb+j] for p < k, j < %d; its pure-Go twin is %sGo.", name, bw, bw, name))
+	k, src, ld, ld3, dst := reg.RCX, reg.RSI, reg.R8, reg.R9, reg.RDI
+	build.Load(build.Param("k"), k)
+	build.Load(build.Param("b").Base(), src)
+	build.Load(build.Param("ldb"), ld)
+	build.Load(build.Param("dst").Base(), dst)
+	build.SHLQ(operand.U8(2), ld)
+	build.LEAQ(operand.Mem{Base: ld, Index: ld, Scale: 2}, ld3)
+
+	rows := []operand.Mem{
+		{Base: src},
+		{Base: src, Index: ld, Scale: 1},
+		{Base: src, Index: ld, Scale: 2},
+		{Base: src, Index: ld3, Scale: 1},
+	}
+	move := func(r int) {
+		for v := 0; v < nvec; v++ {
+			y := ys[r*nvec+v]
+			build.VMOVUPS(rows[r].Offset(32*v), y)
+			build.VMOVUPS(y, operand.Mem{Base: dst, Disp: 4 * (r*bw + 8*v)})
+		}
+	}
+	build.MOVQ(k, tmp)
+	build.SHRQ(operand.U8(2), tmp)
+	build.JZ(operand.LabelRef(name + "_tail"))
+	build.Label(name + "_loop4")
+	for r := 0; r < 4; r++ {
+		move(r)
+	}
+	build.LEAQ(operand.Mem{Base: src, Index: ld, Scale: 4}, src)
+	build.ADDQ(operand.U32(4*4*bw), dst)
+	build.DECQ(tmp)
+	build.JNZ(operand.LabelRef(name + "_loop4"))
+	build.Label(name + "_tail")
+	build.ANDQ(operand.U8(3), k)
+	build.JZ(operand.LabelRef(name + "_done"))
+	build.Label(name + "_loop1")
+	move(0)
+	build.ADDQ(ld, src)
+	build.ADDQ(operand.U32(4*bw), dst)
+	build.DECQ(k)
+	build.JNZ(operand.LabelRef(name + "_loop1"))
+	build.Label(name + "_done")
+	build.VZEROUPPER()
+	build.RET()
+}
+
+// transposePanel emits the packing of a full panel of transposed B (stored
+// n×k): 8*nvec rows of B become the columns of the panel, eight K steps at a
+// time. Each 8×8 block is transposed with the cross-lane step done by the
+// loads (rows j and j+4 share a ymm through VINSERTF128), leaving 16 in-lane
+// shuffles per block.
+func transposePanel(name string, nvec int) {
+	bw := 8 * nvec
+	build.TEXT(name, attr.NOSPLIT, "func(k8 int, b []float32, ldb int, dst []float32)")
+	build.Pragma("noescape")
+	build.Doc(fmt.Sprintf("%s sets dst[p*%d+j] = b[j*ldb+p] for p < 8*k8, j < %d; its pure-Go twin is %sGo.", name, bw, bw, name))
+	k, ld, ld3, dst := reg.RCX, reg.R8, reg.R9, reg.RDI
+	// base[g] points at row 4g of the panel.
+	base := []reg.GPPhysical{reg.RSI, reg.R10, reg.R11, reg.R12}[:2*nvec]
+	build.Load(build.Param("k8"), k)
+	build.Load(build.Param("b").Base(), base[0])
+	build.Load(build.Param("ldb"), ld)
+	build.Load(build.Param("dst").Base(), dst)
+	build.SHLQ(operand.U8(2), ld)
+	build.LEAQ(operand.Mem{Base: ld, Index: ld, Scale: 2}, ld3)
+	for g := 1; g < len(base); g++ {
+		build.LEAQ(operand.Mem{Base: base[g-1], Index: ld, Scale: 4}, base[g])
+	}
+	row := func(j int) operand.Mem {
+		b := base[j/4]
+		switch j % 4 {
+		case 0:
+			return operand.Mem{Base: b}
+		case 1:
+			return operand.Mem{Base: b, Index: ld, Scale: 1}
+		case 2:
+			return operand.Mem{Base: b, Index: ld, Scale: 2}
+		}
+		return operand.Mem{Base: b, Index: ld3, Scale: 1}
+	}
+	r := ys[:8]
+	t := []reg.VecPhysical{reg.Y8, reg.Y9, reg.Y10, reg.Y11}
+
+	build.TESTQ(k, k)
+	build.JZ(operand.LabelRef(name + "_done"))
+	build.Label(name + "_loop")
+	for h := 0; h < nvec; h++ {
+		// r[q] for q < 4 holds K steps 0..3 of rows 8h+q (low lane) and
+		// 8h+q+4 (high lane); r[q+4] the same for K steps 4..7.
+		for q := 0; q < 4; q++ {
+			lo, hi := row(8*h+q), row(8*h+q+4)
+			build.VMOVUPS(lo, r[q].AsX())
+			build.VINSERTF128(operand.U8(1), hi, r[q], r[q])
+			build.VMOVUPS(lo.Offset(16), r[q+4].AsX())
+			build.VINSERTF128(operand.U8(1), hi.Offset(16), r[q+4], r[q+4])
+		}
+		for half := 0; half < 2; half++ {
+			x := r[4*half : 4*half+4]
+			build.VUNPCKLPS(x[1], x[0], t[0])
+			build.VUNPCKHPS(x[1], x[0], t[1])
+			build.VUNPCKLPS(x[3], x[2], t[2])
+			build.VUNPCKHPS(x[3], x[2], t[3])
+			// x[q] now receives K step 4*half+q for rows 8h..8h+7.
+			build.VSHUFPS(operand.U8(0x44), t[2], t[0], x[0])
+			build.VSHUFPS(operand.U8(0xEE), t[2], t[0], x[1])
+			build.VSHUFPS(operand.U8(0x44), t[3], t[1], x[2])
+			build.VSHUFPS(operand.U8(0xEE), t[3], t[1], x[3])
+			for q := 0; q < 4; q++ {
+				p := 4*half + q
+				build.VMOVUPS(x[q], operand.Mem{Base: dst, Disp: 4 * (p*bw + 8*h)})
+			}
+		}
+	}
+	for _, b := range base {
+		build.ADDQ(operand.U8(32), b)
+	}
+	build.ADDQ(operand.U32(4*8*bw), dst)
+	build.DECQ(k)
+	build.JNZ(operand.LabelRef(name + "_loop"))
+	build.Label(name + "_done")
+	build.VZEROUPPER()
+	build.RET()
 }
