@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -291,9 +292,9 @@ func parseHeader(hdr []byte, bufLen int64) (map[string]string, []entry, error) {
 	slices.SortFunc(order, func(a, b int) int {
 		ea, eb := &entries[a], &entries[b]
 		if ea.begin != eb.begin {
-			return compare(ea.begin, eb.begin)
+			return cmp.Compare(ea.begin, eb.begin)
 		}
-		return compare(ea.end, eb.end)
+		return cmp.Compare(ea.end, eb.end)
 	})
 	var at int64
 	for _, i := range order {
@@ -310,16 +311,6 @@ func parseHeader(hdr []byte, bufLen int64) (map[string]string, []entry, error) {
 		return nil, nil, fmt.Errorf("tensors cover %d bytes of a %d-byte data buffer", at, bufLen)
 	}
 	return meta, entries, nil
-}
-
-func compare(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // checkEntry validates one header record without trusting any of its numbers.

@@ -22,6 +22,7 @@ package models_test
 // that before the engine.
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -147,7 +148,7 @@ func check(t *testing.T, group string, ds []diff, tol float64) {
 		t.Errorf("%s: nothing compared", group)
 		return
 	}
-	slices.SortStableFunc(ds, func(a, b diff) int { return -cmpFloat(a.rel(), b.rel()) })
+	slices.SortStableFunc(ds, func(a, b diff) int { return -cmp.Compare(a.rel(), b.rel()) })
 	t.Logf("%-12s %3d tensors, worst %s", group, len(ds), ds[0])
 	var bad []string
 	for _, d := range ds {
@@ -164,16 +165,6 @@ func check(t *testing.T, group string, ds []diff, tol float64) {
 		t.Errorf("%s: %d of %d tensors differ from PyTorch by more than %.3g (worst first):\n  %s%s",
 			group, nbad, len(ds), tol, strings.Join(bad, "\n  "), more)
 	}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // parityCase is one fixture file and the model it was made with.
