@@ -124,8 +124,8 @@ func loadCIFAR(spec DatasetSpec, dirs []string, train bool) (*Dataset, error) {
 		}
 		tried = append(tried, d)
 	}
-	return nil, fmt.Errorf("%w: %s: neither %s nor %s/ with %s is in %q (run Download or place the files there)",
-		ErrNotFound, spec.Name, k.archive, k.folder, strings.Join(files, ", "), tried)
+	return nil, fmt.Errorf("%w: %s: neither %s nor %s/ with %s is in %q (run 'tnn download --dataset %s --data_path DIR' or place the files there)",
+		ErrNotFound, spec.Name, k.archive, k.folder, strings.Join(files, ", "), tried, spec.Name)
 }
 
 func hasAll(dir string, files []string) bool {

@@ -97,8 +97,8 @@ func loadIDXDataset(spec DatasetSpec, dirs []string, train bool) (*Dataset, erro
 	for i, b := range []string{imgBase, lblBase} {
 		p, ok := findIDX(dirs, b)
 		if !ok {
-			return nil, fmt.Errorf("%w: %s: %s(.gz) is in none of %q (run Download or place the files there)",
-				ErrNotFound, spec.Name, b, dirs)
+			return nil, fmt.Errorf("%w: %s: %s(.gz) is in none of %q (run 'tnn download --dataset %s --data_path DIR' or place the files there)",
+				ErrNotFound, spec.Name, b, dirs, spec.Name)
 		}
 		paths[i] = p
 	}

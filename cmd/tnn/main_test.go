@@ -57,6 +57,34 @@ func TestBadInput(t *testing.T) {
 	// A valid one-image test split, so that the truncated training file is what fails.
 	os.WriteFile(filepath.Join(dir, "t10k-images-idx3-ubyte"), append([]byte{0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28}, make([]byte, 784)...), 0o644)
 	os.WriteFile(filepath.Join(dir, "t10k-labels-idx1-ubyte"), []byte{0, 0, 8, 1, 0, 0, 0, 1, 3}, 0o644)
+	// Fashion-MNIST folders that are wrong in one way each.
+	idx := func(sub, name string, dims []int, payload []byte) string {
+		d := filepath.Join(dir, sub)
+		os.MkdirAll(d, 0o755)
+		if err := fakedata.WriteIDX(filepath.Join(d, name), dims, payload); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	testSplit := func(sub string) {
+		idx(sub, "t10k-images-idx3-ubyte.gz", []int{2, 28, 28}, make([]byte, 2*784))
+		idx(sub, "t10k-labels-idx1-ubyte.gz", []int{2}, []byte{1, 2})
+	}
+	mismatch := idx("mismatch", "train-images-idx3-ubyte.gz", []int{3, 28, 28}, make([]byte, 3*784))
+	idx("mismatch", "train-labels-idx1-ubyte.gz", []int{2}, []byte{1, 2})
+	testSplit("mismatch")
+	wrongSize := idx("size", "train-images-idx3-ubyte.gz", []int{2, 32, 32}, make([]byte, 2*1024))
+	idx("size", "train-labels-idx1-ubyte.gz", []int{2}, []byte{1, 2})
+	testSplit("size")
+	badLabel := idx("label", "train-images-idx3-ubyte.gz", []int{2, 28, 28}, make([]byte, 2*784))
+	idx("label", "train-labels-idx1-ubyte.gz", []int{2}, []byte{1, 12})
+	testSplit("label")
+	garbage := filepath.Join(dir, "garbage")
+	os.MkdirAll(garbage, 0o755)
+	testSplit("garbage")
+	os.WriteFile(filepath.Join(garbage, "train-images-idx3-ubyte.gz"), []byte("\x1f\x8bnot really gzip"), 0o644)
+	os.WriteFile(filepath.Join(garbage, "train-labels-idx1-ubyte.gz"), []byte("\x1f\x8bnot really gzip"), 0o644)
+
 	readOnly := filepath.Join(dir, "ro")
 	os.Mkdir(readOnly, 0o500)
 	blocker := filepath.Join(dir, "file")
@@ -98,6 +126,10 @@ func TestBadInput(t *testing.T) {
 		{"fine_tune without resume", []string{"train", "--fine_tune"}, "--fine_tune"},
 		{"missing dataset files", []string{"train", "--dataset", "cifar10", "--data_path", filepath.Join(dir, "empty")}, "cifar"},
 		{"truncated dataset", []string{"train", "--dataset", "mnist", "--data_path", dir, "--save_path", filepath.Join(dir, "r2")}, "train-images-idx3-ubyte"},
+		{"label/image count mismatch", []string{"train", "--dataset", "fashion-mnist", "--data_path", mismatch, "--save_path", filepath.Join(dir, "r3")}, "3 images but"},
+		{"wrong image size", []string{"train", "--dataset", "fashion-mnist", "--data_path", wrongSize, "--save_path", filepath.Join(dir, "r4")}, "32x32, want 28x28"},
+		{"label out of range", []string{"train", "--dataset", "fashion-mnist", "--data_path", badLabel, "--save_path", filepath.Join(dir, "r5")}, "label 12"},
+		{"corrupt gzip", []string{"train", "--dataset", "fashion-mnist", "--data_path", garbage, "--save_path", filepath.Join(dir, "r6")}, "train-images-idx3-ubyte.gz"},
 		{"unwritable save_path", []string{"train", "--save_path", filepath.Join(blocker, "sub")}, "--save_path"},
 		{"download without folder", []string{"download", "--dataset", "cifar10"}, "--data_path"},
 		{"negative threads", []string{"train", "--threads", "-1"}, "--threads"},
