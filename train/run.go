@@ -283,6 +283,11 @@ func (s *session) loop(ctx context.Context) (*Summary, error) {
 	}
 	sum := s.summary(start)
 	lg.Printf("done: final top-1 %.2f top-5 %.2f, best top-1 %.2f, %.0f train img/s; outputs in %s", sum.FinalTop1, sum.FinalTop5, sum.BestTop1, sum.TrainImgPerS, cfg.SavePath)
+	if cfg.Dataset == "fashion-mnist-sample" {
+		lg.Printf("This was the built-in 6,000-image sample. For the full Fashion-MNIST: tnn train --dataset fashion-mnist --epochs 15 " +
+			"(files from Debian's dataset-fashion-mnist package, or 'tnn download --dataset fashion-mnist --data_path DIR' and add --data_path DIR); " +
+			"for CIFAR-10: tnn download --dataset cifar10 --data_path DIR, then tnn train --dataset cifar10 --data_path DIR")
+	}
 	return sum, nil
 }
 
