@@ -163,7 +163,16 @@ func (s *session) setup() error {
 			if !cfg.FineTune && cfg.TEx == 0 {
 				cfg.TEx = ckInfo.TEx
 			}
+			if cfg.Dataset == "" {
+				cfg.Dataset = ckInfo.Dataset
+				if cfg.DataPath == "" {
+					cfg.DataPath = ckInfo.Args.DataPath
+				}
+			}
 		}
+	}
+	if cfg.Dataset == "" {
+		cfg.Dataset = Defaults().Dataset
 	}
 	if cfg.Arch == "" {
 		cfg.Arch = Defaults().Arch

@@ -16,7 +16,7 @@ import (
 func addTrainFlags(fs *pflag.FlagSet, c *train.Config) {
 	d := train.Defaults()
 	fs.StringVar(&c.DataPath, "data_path", "", "dataset folder (default: the dataset's standard locations)")
-	fs.StringVar(&c.Dataset, "dataset", d.Dataset, "dataset: "+strings.Join(data.Names(), ", "))
+	fs.StringVar(&c.Dataset, "dataset", "", "dataset: "+strings.Join(data.Names(), ", ")+" (default "+d.Dataset+", or the --resume checkpoint's)")
 	fs.StringVar(&c.Arch, "arch", "", "architecture (default "+d.Arch+", or the --resume checkpoint's); 'tnn archs' lists them")
 	fs.IntVar(&c.Epochs, "epochs", d.Epochs, "number of epochs")
 	fs.StringVar(&c.Optimizer, "optimizer", d.Optimizer, "SGD (momentum, Nesterov) or Adam")
