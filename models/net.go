@@ -20,6 +20,8 @@ var ErrStateDict = errors.New("state_dict does not match the model")
 type Options struct {
 	TFactor float64 // ternary threshold factor (default ternary.DefaultTFactor)
 	TEx     int     // residual expansion terms for ternary layers (default 1)
+	// Scheme fits the terms of ternary layers (default ternary.Paper).
+	Scheme ternary.Scheme
 }
 
 // Net is a trainable network: one nn.Layer per Spec node, executed in order.
@@ -49,6 +51,9 @@ func Build(s *Spec, o Options) (*Net, error) {
 	if o.TEx == 0 {
 		o.TEx = 1
 	}
+	if o.Scheme == "" {
+		o.Scheme = ternary.Paper
+	}
 	n := &Net{Spec: s}
 	k := len(s.Nodes)
 	n.Layers = make([]nn.Layer, k)
@@ -63,7 +68,7 @@ func Build(s *Spec, o Options) (*Net, error) {
 		var q *ternary.Quantizer
 		if nd.Ternary {
 			var err error
-			if q, err = ternary.New(o.TFactor, o.TEx); err != nil {
+			if q, err = ternary.NewScheme(o.Scheme, o.TFactor, o.TEx); err != nil {
 				return nil, err
 			}
 			n.Quant[i] = q

@@ -29,8 +29,12 @@ const DefaultTFactor = 0.05
 type Quantizer struct {
 	// Factors holds t_i for each residual-expansion term (one entry: plain ternary).
 	Factors []float32
+	// Scheme chooses how the terms are fitted (Paper unless set).
+	Scheme Scheme
 	// Alpha and Threshold are α_i and th_i of the last Quantize.
 	Alpha, Threshold []float32
+
+	fit fitter // scratch of the non-paper schemes
 }
 
 // New returns the paper's quantizer: tex terms with factors tfactor·i, i = 1..tex.
@@ -67,8 +71,17 @@ func Ternarize(w, out []float32, t float32) (alpha, th float32) {
 	return alpha, th
 }
 
-// Quantize writes Σ_i Tern(w; t_i) into wq.
+// Quantize writes the effective weight into wq: Σ_i Tern(w; t_i) for the
+// paper's scheme, the scheme's fit otherwise.
 func (q *Quantizer) Quantize(w, wq []float32) {
+	switch q.Scheme {
+	case Greedy:
+		q.fit.greedy(q, w, wq)
+		return
+	case Optimal:
+		q.fit.optimal(q, w, wq)
+		return
+	}
 	m := maxAbs(w)
 	for i, t := range q.Factors {
 		th := t * m
@@ -105,9 +118,13 @@ func (q *Quantizer) Quantize(w, wq []float32) {
 }
 
 // Backward is the straight-through estimator: every term passes dL/dwq
-// unchanged, so dL/dw = k·gq, cut to 0 where |w| ≥ 1.
+// unchanged, so dL/dw = k·gq, cut to 0 where |w| ≥ 1. The fitted schemes
+// approximate w itself (not k times its scale), so their factor is 1.
 func (q *Quantizer) Backward(w, gq, gw []float32) {
 	k := float32(len(q.Factors))
+	if q.Scheme == Greedy || q.Scheme == Optimal {
+		k = 1
+	}
 	for i, v := range w {
 		if abs32(v) >= 1 {
 			gw[i] = 0
@@ -122,6 +139,10 @@ func (q *Quantizer) Backward(w, gq, gw []float32) {
 func (q *Quantizer) Sparsity(w []float32) float64 {
 	if len(w) == 0 || len(q.Threshold) == 0 {
 		return 0
+	}
+	if q.Scheme == Greedy {
+		// Residual terms are not nested: count the zeros of the last fit.
+		return float64(q.fit.zeros) / float64(len(w))
 	}
 	th := q.Threshold[0]
 	for _, t := range q.Threshold[1:] {

@@ -44,7 +44,8 @@ type Config struct {
 	Threads      int
 	TFactor      float64
 	TEx          int
-	NumClasses   int // 0: from the dataset
+	RELScheme    string // how ternary terms are fitted: paper (default), greedy, optimal
+	NumClasses   int    // 0: from the dataset
 }
 
 // Defaults returns the CIFAR recipe of the paper on the embedded sample.
@@ -106,6 +107,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Evaluate && c.Resume == "" && c.Arch == "" {
 		bad = append(bad, "--evaluate needs --resume CHECKPOINT or --arch")
+	}
+	if _, err := ternary.ParseScheme(c.RELScheme); err != nil {
+		bad = append(bad, fmt.Sprintf("--rel_scheme: %v", err))
 	}
 	if _, err := ternary.New(c.TFactor, max(c.TEx, 1)); err != nil {
 		bad = append(bad, fmt.Sprintf("--tfactor %g with --tex %d: factors t·i must lie in (0, 1)", c.TFactor, c.TEx))

@@ -19,6 +19,7 @@ import (
 	"github.com/tnn-go/tnn/optim"
 	"github.com/tnn-go/tnn/report"
 	"github.com/tnn-go/tnn/tensor"
+	"github.com/tnn-go/tnn/ternary"
 )
 
 // ErrDiverged reports a NaN or infinite loss.
@@ -163,6 +164,9 @@ func (s *session) setup() error {
 			if !cfg.FineTune && cfg.TEx == 0 {
 				cfg.TEx = ckInfo.TEx
 			}
+			if !cfg.FineTune && cfg.RELScheme == "" {
+				cfg.RELScheme = ckInfo.Args.RELScheme
+			}
 			if cfg.Dataset == "" {
 				cfg.Dataset = ckInfo.Dataset
 				if cfg.DataPath == "" {
@@ -193,7 +197,11 @@ func (s *session) setup() error {
 	if err != nil {
 		return err
 	}
-	if s.net, err = models.Build(ms, models.Options{TFactor: cfg.TFactor, TEx: cfg.TEx}); err != nil {
+	scheme, err := ternary.ParseScheme(cfg.RELScheme)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if s.net, err = models.Build(ms, models.Options{TFactor: cfg.TFactor, TEx: cfg.TEx, Scheme: scheme}); err != nil {
 		return err
 	}
 	s.net.Init(cfg.ManualSeed)
@@ -253,9 +261,9 @@ func (s *session) setup() error {
 func (s *session) loop(ctx context.Context) (*Summary, error) {
 	cfg := s.cfg
 	lg := s.log
-	lg.Printf("tnn train: arch=%s dataset=%s (%d train / %d test images, %dx%dx%d, %d classes) epochs=%d batch=%d optimizer=%s lr=%g lr_schedule=%s decay=%g tex=%d tfactor=%g threads=%d seed=%d",
+	lg.Printf("tnn train: arch=%s dataset=%s (%d train / %d test images, %dx%dx%d, %d classes) epochs=%d batch=%d optimizer=%s lr=%g lr_schedule=%s decay=%g tex=%d rel_scheme=%s tfactor=%g threads=%d seed=%d",
 		cfg.Arch, cfg.Dataset, s.train.N, s.test.N, s.spec.C, s.spec.H, s.spec.W, s.info.Classes, cfg.Epochs, cfg.BatchSize,
-		cfg.Optimizer, cfg.LearningRate, cfg.LRSchedule, cfg.Decay, cfg.TEx, cfg.TFactor, parallel.Threads(), cfg.ManualSeed)
+		cfg.Optimizer, cfg.LearningRate, cfg.LRSchedule, cfg.Decay, cfg.TEx, scheme(cfg.RELScheme), cfg.TFactor, parallel.Threads(), cfg.ManualSeed)
 	if cfg.Resume != "" {
 		lg.Printf("resumed from %s at epoch %d step %d", cfg.Resume, s.info.Epoch, s.info.Step)
 	}
@@ -475,4 +483,11 @@ func (s *session) writeReports(start time.Time) error {
 		return err
 	}
 	return report.WriteJSON(filepath.Join(dir, SummaryFile), s.summary(start))
+}
+
+func scheme(s string) string {
+	if s == "" {
+		return string(ternary.Paper)
+	}
+	return s
 }

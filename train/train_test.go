@@ -264,3 +264,29 @@ func TestDivergenceKeepsCheckpoint(t *testing.T) {
 		t.Fatal("the last good checkpoint was changed")
 	}
 }
+
+// TestRELSchemes trains briefly with every way of fitting t_ex = 2 terms and
+// checks the log reports per-layer sparsity and reconstruction error.
+func TestRELSchemes(t *testing.T) {
+	dataDir := t.TempDir()
+	writeFashion(t, dataDir, 32, 16)
+	for _, s := range []string{"paper", "greedy", "optimal"} {
+		c := smallConfig(t, dataDir)
+		c.Epochs, c.TEx, c.RELScheme = 1, 2, s
+		if _, err := Run(context.Background(), c, ioDiscard{}); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		log, err := os.ReadFile(filepath.Join(c.SavePath, "log_seed_5000.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(log), "rel_scheme="+s) || !strings.Contains(string(log), "ternary stage_3.2.conv_b") || !strings.Contains(string(log), "rel_err") {
+			t.Fatalf("%s: log lacks the scheme or per-layer lines:\n%s", s, log)
+		}
+	}
+	c := smallConfig(t, dataDir)
+	c.RELScheme = "magic"
+	if err := c.Validate(); !errors.Is(err, ErrConfig) {
+		t.Fatalf("unknown scheme: %v", err)
+	}
+}

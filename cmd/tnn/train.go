@@ -40,6 +40,7 @@ func addTrainFlags(fs *pflag.FlagSet, c *train.Config) {
 	fs.Float64Var(&c.TFactor, "tfactor", d.TFactor, "ternary threshold factor t: threshold = t·max|W|")
 	fs.IntVar(&c.TEx, "tex", 0, "residual expansion terms t_ex for ternary layers (thresholds t·1 … t·t_ex; default 1)")
 	fs.IntVar(&c.NumClasses, "num_classes", 0, "classifier outputs (default: the dataset's)")
+	fs.StringVar(&c.RELScheme, "rel_scheme", "", "how residual-expansion terms are fitted: paper (the reference's thresholds t·i, default), greedy (least-squares fit of each residual), optimal (nested thresholds fitted by Lloyd iterations)")
 }
 
 func newTrainCmd() *cobra.Command {
