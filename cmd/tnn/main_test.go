@@ -199,7 +199,15 @@ func TestKillNineKeepsCheckpoint(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(800+r.IntN(1500)) * time.Millisecond)
+		if i == 0 {
+			// However slow the machine, let a first checkpoint appear.
+			for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if _, err := os.Stat(ckpt); err == nil {
+					break
+				}
+			}
+		}
+		time.Sleep(time.Duration(r.IntN(1500)) * time.Millisecond)
 		cmd.Process.Kill() // SIGKILL: no chance to clean up
 		cmd.Wait()
 		if _, err := os.Stat(ckpt); err != nil {
