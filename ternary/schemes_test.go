@@ -2,6 +2,7 @@ package ternary
 
 import (
 	"errors"
+	"github.com/tnn-go/tnn/checkpoint"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -133,5 +134,31 @@ func TestParseScheme(t *testing.T) {
 	}
 	if _, err := ParseScheme("magic"); !errors.Is(err, ErrConfig) {
 		t.Fatal(err)
+	}
+}
+
+// TestSchemesBeatPaperTrained repeats the comparison on latent weights of a
+// tern_resnet20 trained on Fashion-MNIST (three epochs of the 15-epoch
+// recipe; testdata/trained_tern_resnet20.safetensors holds four layers).
+func TestSchemesBeatPaperTrained(t *testing.T) {
+	ck, err := checkpoint.Load("testdata/trained_tern_resnet20.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ck.Model) != 4 {
+		t.Fatalf("%d tensors in the fixture, want 4", len(ck.Model))
+	}
+	for _, e := range ck.Model {
+		w := e.T.Data
+		for _, k := range []int{2, 4} {
+			pRaw, pScaled := fit(t, Paper, k, w)
+			for _, s := range []Scheme{Greedy, Optimal} {
+				raw, scaled := fit(t, s, k, w)
+				t.Logf("%s t_ex=%d %-7s raw %.4f scaled %.4f (paper %.4f, %.4f)", e.Name, k, s, raw, scaled, pRaw, pScaled)
+				if raw >= pRaw || scaled > pScaled+1e-6 {
+					t.Errorf("%s t_ex=%d: %s errors %.4f/%.4f, paper %.4f/%.4f", e.Name, k, s, raw, scaled, pRaw, pScaled)
+				}
+			}
+		}
 	}
 }
