@@ -109,29 +109,54 @@ func TestLoadStateDictMismatch(t *testing.T) {
 	}
 }
 
-// TestNetworkGradient checks the executor end to end (residual sums,
-// shortcuts, pooling, loss) against central differences on a tiny ResNet-20.
+// TestNetworkGradient checks the executor end to end (residual sums, fused
+// ReLUs, shortcuts, pooling, loss) against central differences on a tiny ResNet-20.
 func TestNetworkGradient(t *testing.T) {
-	s, _ := New("resnet20", Config{InC: 2, H: 6, W: 6, Classes: 3})
+	checked := networkGradCheck(t, "resnet20", Config{InC: 2, H: 6, W: 6, Classes: 3}, 4, func(name string) bool {
+		return strings.Contains(name, "conv") || strings.Contains(name, "classifier") || strings.Contains(name, "bn_1")
+	})
+	if checked < 60 {
+		t.Fatalf("only %d gradients checked", checked)
+	}
+}
+
+// TestBottleneckGradient does the same through torchvision's ResNet-50
+// (7×7 stem, max pooling, bottlenecks, projection shortcuts) at 32×32.
+func TestBottleneckGradient(t *testing.T) {
+	want := map[string]bool{"conv1.weight": true, "layer1.0.conv2.weight": true, "layer1.0.downsample.0.weight": true,
+		"layer2.0.bn3.bias": true, "layer3.1.conv1.weight": true, "fc.weight": true}
+	if n := networkGradCheck(t, "resnet50", Config{InC: 3, H: 32, W: 32, Classes: 5}, 3, func(name string) bool { return want[name] }); n != 18 {
+		t.Fatalf("%d gradients checked, want 18", n)
+	}
+}
+
+func networkGradCheck(t *testing.T, arch string, cfg Config, batch int, pick func(string) bool) int {
+	t.Helper()
+	s, _ := New(arch, cfg)
 	n, err := Build(s, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.Init(1)
 	r := rand.New(rand.NewPCG(1, 1))
-	x := tensor.New(4, 2, 6, 6)
+	x := tensor.New(batch, cfg.InC, cfg.H, cfg.W)
 	for i := range x.Data {
 		x.Data[i] = float32(r.NormFloat64())
 	}
-	labels := []int32{0, 2, 1, 2}
+	labels := make([]int32, batch)
+	for i := range labels {
+		labels[i] = int32(r.IntN(cfg.Classes))
+	}
 	var ce nn.CrossEntropy
-	lossAt := func() float64 { return ce.Forward(n.Forward(x, true), labels) }
+	// Eval-mode BatchNorm makes the network piecewise linear, so central
+	// differences are exact away from ReLU and max-pool kinks; train-mode
+	// BatchNorm's backward is checked per layer and against PyTorch.
+	lossAt := func() float64 { return ce.Forward(n.Forward(x, false), labels) }
 	lossAt()
 	n.Backward(ce.Backward())
-	params := n.Params()
 	checked := 0
-	for _, p := range params {
-		if !strings.Contains(p.Name, "conv") && !strings.Contains(p.Name, "classifier") && !strings.Contains(p.Name, "bn_1") {
+	for _, p := range n.Params() {
+		if !pick(p.Name) {
 			continue
 		}
 		grad := append([]float32(nil), p.Grad.Data...)
@@ -158,7 +183,5 @@ func TestNetworkGradient(t *testing.T) {
 			checked++
 		}
 	}
-	if checked < 60 {
-		t.Fatalf("only %d gradients checked", checked)
-	}
+	return checked
 }

@@ -49,7 +49,7 @@ func Build(s *Spec, o Options) (*Net, error) {
 		o.TFactor = ternary.DefaultTFactor
 	}
 	if o.TEx == 0 {
-		o.TEx = 1
+		o.TEx = max(s.TEx, 1)
 	}
 	if o.Scheme == "" {
 		o.Scheme = ternary.Paper

@@ -54,7 +54,10 @@ type Spec struct {
 	H       int    `json:"height"`
 	W       int    `json:"width"`
 	Classes int    `json:"classes"`
-	Nodes   []Node `json:"nodes"`
+	// TEx is the residual-expansion count the architecture's name implies
+	// (resnet18b_fq_lq_tern_tex_4 → 4); 0 means 1. --tex overrides it.
+	TEx   int    `json:"tex,omitempty"`
+	Nodes []Node `json:"nodes"`
 }
 
 // Config is what an architecture needs from the dataset.
