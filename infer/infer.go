@@ -14,6 +14,7 @@ import (
 	"github.com/tnn-go/tnn/gemm"
 	"github.com/tnn-go/tnn/internal/parallel"
 	"github.com/tnn-go/tnn/models"
+	"github.com/tnn-go/tnn/nn"
 	"github.com/tnn-go/tnn/packed"
 	"github.com/tnn-go/tnn/tensor"
 )
@@ -248,7 +249,7 @@ func (e *Engine) compute(w *worker, i int, in []float32, inShape []int, y []floa
 		rowLen = n.InC * n.Kernel * n.Kernel
 		if n.Kernel != 1 || n.Stride != 1 || n.Padding != 0 {
 			col = w.col[:rowLen*hw]
-			im2col(in, col, n.InC, inShape[1], inShape[2], n.Kernel, n.Stride, n.Padding, ho, wo)
+			nn.Im2col(in, col, n.InC, inShape[1], inShape[2], n.Kernel, n.Kernel, n.Stride, n.Padding, ho, wo)
 		}
 	}
 	if !l.Ternary {
@@ -351,37 +352,6 @@ func addRows(acc, col []float32, hw int, rows []int32, sign float32) {
 		acc := acc[:hw]
 		for j := range acc {
 			acc[j] += sign * a[j]
-		}
-	}
-}
-
-// im2col lays out the k×k patches of x (ch×h×w) as rows of col
-// ((ch·k·k)×(ho·wo)), zero outside the image.
-func im2col(x, col []float32, ch, h, w, k, stride, pad, ho, wo int) {
-	hw := ho * wo
-	for c := 0; c < ch; c++ {
-		xc := x[c*h*w : (c+1)*h*w]
-		for ki := 0; ki < k; ki++ {
-			for kj := 0; kj < k; kj++ {
-				row := col[((c*k+ki)*k+kj)*hw:][:hw]
-				for oh := 0; oh < ho; oh++ {
-					ih := oh*stride - pad + ki
-					dst := row[oh*wo : (oh+1)*wo]
-					if ih < 0 || ih >= h {
-						clear(dst)
-						continue
-					}
-					src := xc[ih*w : (ih+1)*w]
-					for ow := range dst {
-						iw := ow*stride - pad + kj
-						if iw < 0 || iw >= w {
-							dst[ow] = 0
-						} else {
-							dst[ow] = src[iw]
-						}
-					}
-				}
-			}
 		}
 	}
 }

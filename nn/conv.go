@@ -7,7 +7,7 @@ import (
 )
 
 // Conv2d is PyTorch's Conv2d (groups = 1, dilation = 1) computed per image as
-// Y = W · im2col(X). With Quant set the product uses the quantized weight,
+// Y = W · Im2col(X). With Quant set the product uses the quantized weight,
 // and the weight gradient passes back through Quant.Backward.
 type Conv2d struct {
 	InC, OutC, KH, KW, Stride, Pad int
@@ -76,7 +76,7 @@ func (c *Conv2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 			col := xi
 			if !c.direct() {
 				col = c.cols[wk]
-				im2col(xi, col, c.InC, h, w, c.KH, c.KW, c.Stride, c.Pad, ho, wo)
+				Im2col(xi, col, c.InC, h, w, c.KH, c.KW, c.Stride, c.Pad, ho, wo)
 			}
 			yi := c.y.Data[i*outSz : (i+1)*outSz]
 			gemm.Sgemm(false, false, c.OutC, hw, k, 1, wq, k, col, hw, 0, yi, hw)
@@ -144,7 +144,7 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 			col := xi
 			if !c.direct() {
 				col = c.cols[wk]
-				im2col(xi, col, c.InC, h, w, c.KH, c.KW, c.Stride, c.Pad, ho, wo)
+				Im2col(xi, col, c.InC, h, w, c.KH, c.KW, c.Stride, c.Pad, ho, wo)
 			}
 			gemm.Sgemm(false, true, c.OutC, k, hw, 1, dyi, hw, col, hw, 1, dw, k)
 			if c.Bias != nil {
@@ -216,9 +216,9 @@ func (c *Conv2d) Params() []*Param {
 
 func (c *Conv2d) Buffers() []tensor.Named { return nil }
 
-// im2col lays out the receptive fields of one C×H×W image as the columns of
+// Im2col lays out the receptive fields of one C×H×W image as the columns of
 // a (C·KH·KW) × (HO·WO) matrix; out-of-image taps are zero.
-func im2col(x, col []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
+func Im2col(x, col []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
 	if stride == 1 && ho == h && wo == w {
 		im2colSame(x, col, ch, h, w, kh, kw, pad)
 		return

@@ -250,7 +250,7 @@ func im2colRef(x, col []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
 
 // TestIm2colPaths checks the fast paths against the definition on odd
 // shapes, including planes smaller than the kernel, and col2im as its adjoint
-// (<im2col(x), y> = <x, col2im(y)>).
+// (<Im2col(x), y> = <x, col2im(y)>).
 func TestIm2colPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 13))
 	for _, c := range []struct{ ch, h, w, k, s, p int }{
@@ -264,7 +264,7 @@ func TestIm2colPaths(t *testing.T) {
 		for i := range got {
 			got[i] = 99 // stale scratch must be overwritten
 		}
-		im2col(x, got, c.ch, c.h, c.w, c.k, c.k, c.s, c.p, ho, wo)
+		Im2col(x, got, c.ch, c.h, c.w, c.k, c.k, c.s, c.p, ho, wo)
 		im2colRef(x, want, c.ch, c.h, c.w, c.k, c.k, c.s, c.p, ho, wo)
 		for i := range want {
 			if got[i] != want[i] {
