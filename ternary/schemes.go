@@ -178,20 +178,7 @@ func (f *fitter) optimal(q *Quantizer, w, wq []float32) {
 		q.Threshold[l-1] = float32((levels[l-1] + levels[l]) / 2)
 		q.Alpha[l-1] = float32(levels[l] - levels[l-1])
 	}
-	// Write the nested form with the fitted thresholds and α.
-	for i, v := range w {
-		av := abs32(v)
-		var s float32
-		for j, th := range q.Threshold {
-			if av >= th {
-				s += q.Alpha[j]
-			}
-		}
-		if v < 0 {
-			s = -s
-		}
-		wq[i] = s
-	}
+	q.writeNested(w, wq)
 }
 
 // nearestLevel returns the index of the level closest to a (levels ascending).

@@ -102,6 +102,11 @@ func (q *Quantizer) Quantize(w, wq []float32) {
 		}
 		return
 	}
+	q.writeNested(w, wq)
+}
+
+// writeNested writes ±(α_1+…+α_l) where |w| passes l of the (ascending) thresholds.
+func (q *Quantizer) writeNested(w, wq []float32) {
 	for i, v := range w {
 		av := abs32(v)
 		var s float32
