@@ -356,43 +356,16 @@ func addRows(acc, col []float32, hw int, rows []int32, sign float32) {
 	}
 }
 
-// pool is PyTorch's MaxPool2d (padding as -inf) or AvgPool2d
-// (count_include_pad) on one image.
+// pool runs nn's per-plane max or average pooling over every channel of one image.
 func pool(x, y []float32, inShape, outShape []int, n models.Node, isMax bool) {
 	c, h, w := inShape[0], inShape[1], inShape[2]
 	ho, wo := outShape[1], outShape[2]
-	inv := 1 / float32(n.Kernel*n.Kernel)
 	for p := 0; p < c; p++ {
-		src := x[p*h*w : (p+1)*h*w]
-		for oh := 0; oh < ho; oh++ {
-			for ow := 0; ow < wo; ow++ {
-				var acc float32
-				first := true
-				for ki := 0; ki < n.Kernel; ki++ {
-					ih := oh*n.Stride - n.Padding + ki
-					if ih < 0 || ih >= h {
-						continue
-					}
-					for kj := 0; kj < n.Kernel; kj++ {
-						iw := ow*n.Stride - n.Padding + kj
-						if iw < 0 || iw >= w {
-							continue
-						}
-						v := src[ih*w+iw]
-						switch {
-						case !isMax:
-							acc += v
-						case first || v > acc || v != v:
-							acc = v
-						}
-						first = false
-					}
-				}
-				if !isMax {
-					acc *= inv
-				}
-				y[p*ho*wo+oh*wo+ow] = acc
-			}
+		src, dst := x[p*h*w:(p+1)*h*w], y[p*ho*wo:(p+1)*ho*wo]
+		if isMax {
+			nn.MaxPoolPlane(src, dst, nil, h, w, n.Kernel, n.Stride, n.Padding)
+		} else {
+			nn.AvgPoolPlane(src, dst, h, w, n.Kernel, n.Stride, n.Padding)
 		}
 	}
 }

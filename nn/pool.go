@@ -31,30 +31,7 @@ func (m *MaxPool2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	m.argmax = m.argmax[:len(m.y.Data)]
 	parallel.For(n*c, func(lo, hi, _ int) {
 		for p := lo; p < hi; p++ {
-			src := x.Data[p*h*w : (p+1)*h*w]
-			for oh := 0; oh < ho; oh++ {
-				for ow := 0; ow < wo; ow++ {
-					best := float32(math.Inf(-1))
-					bi := int32(-1)
-					for ki := 0; ki < m.K; ki++ {
-						ih := oh*m.Stride - m.Pad + ki
-						if ih < 0 || ih >= h {
-							continue
-						}
-						for kj := 0; kj < m.K; kj++ {
-							iw := ow*m.Stride - m.Pad + kj
-							if iw < 0 || iw >= w {
-								continue
-							}
-							if v := src[ih*w+iw]; v > best || bi < 0 || v != v {
-								best, bi = v, int32(ih*w+iw)
-							}
-						}
-					}
-					o := p*ho*wo + oh*wo + ow
-					m.y.Data[o], m.argmax[o] = best, bi
-				}
-			}
+			MaxPoolPlane(x.Data[p*h*w:(p+1)*h*w], m.y.Data[p*ho*wo:(p+1)*ho*wo], m.argmax[p*ho*wo:(p+1)*ho*wo], h, w, m.K, m.Stride, m.Pad)
 		}
 	})
 	return m.y
@@ -90,28 +67,9 @@ func (a *AvgPool2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	ho, wo := poolOut(h, a.K, a.Stride, a.Pad), poolOut(w, a.K, a.Stride, a.Pad)
 	a.inShape = append(a.inShape[:0], x.Shape...)
 	a.y = ensure(a.y, n, c, ho, wo)
-	inv := 1 / float32(a.K*a.K)
 	parallel.For(n*c, func(lo, hi, _ int) {
 		for p := lo; p < hi; p++ {
-			src := x.Data[p*h*w : (p+1)*h*w]
-			for oh := 0; oh < ho; oh++ {
-				for ow := 0; ow < wo; ow++ {
-					var s float32
-					for ki := 0; ki < a.K; ki++ {
-						ih := oh*a.Stride - a.Pad + ki
-						if ih < 0 || ih >= h {
-							continue
-						}
-						for kj := 0; kj < a.K; kj++ {
-							iw := ow*a.Stride - a.Pad + kj
-							if iw >= 0 && iw < w {
-								s += src[ih*w+iw]
-							}
-						}
-					}
-					a.y.Data[p*ho*wo+oh*wo+ow] = s * inv
-				}
-			}
+			AvgPoolPlane(x.Data[p*h*w:(p+1)*h*w], a.y.Data[p*ho*wo:(p+1)*ho*wo], h, w, a.K, a.Stride, a.Pad)
 		}
 	})
 	return a.y
@@ -185,4 +143,62 @@ func (g *GlobalAvgPool) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tenso
 		}
 	}
 	return []*tensor.Tensor{g.dx}
+}
+
+// MaxPoolPlane max-pools one h×w plane into y (its output size follows from
+// k, stride and pad, floor mode, padding as −inf). Ties go to the first
+// maximum in scan order and NaN wins, as in PyTorch. When argmax is not nil
+// it receives each output's source index within the plane.
+func MaxPoolPlane(src, y []float32, argmax []int32, h, w, k, stride, pad int) {
+	ho, wo := poolOut(h, k, stride, pad), poolOut(w, k, stride, pad)
+	for oh := 0; oh < ho; oh++ {
+		for ow := 0; ow < wo; ow++ {
+			best := float32(math.Inf(-1))
+			bi := int32(-1)
+			for ki := 0; ki < k; ki++ {
+				ih := oh*stride - pad + ki
+				if ih < 0 || ih >= h {
+					continue
+				}
+				for kj := 0; kj < k; kj++ {
+					iw := ow*stride - pad + kj
+					if iw < 0 || iw >= w {
+						continue
+					}
+					if v := src[ih*w+iw]; v > best || bi < 0 || v != v {
+						best, bi = v, int32(ih*w+iw)
+					}
+				}
+			}
+			y[oh*wo+ow] = best
+			if argmax != nil {
+				argmax[oh*wo+ow] = bi
+			}
+		}
+	}
+}
+
+// AvgPoolPlane average-pools one h×w plane into y, counting padding as
+// zeros (PyTorch's count_include_pad=True).
+func AvgPoolPlane(src, y []float32, h, w, k, stride, pad int) {
+	ho, wo := poolOut(h, k, stride, pad), poolOut(w, k, stride, pad)
+	inv := 1 / float32(k*k)
+	for oh := 0; oh < ho; oh++ {
+		for ow := 0; ow < wo; ow++ {
+			var s float32
+			for ki := 0; ki < k; ki++ {
+				ih := oh*stride - pad + ki
+				if ih < 0 || ih >= h {
+					continue
+				}
+				for kj := 0; kj < k; kj++ {
+					iw := ow*stride - pad + kj
+					if iw >= 0 && iw < w {
+						s += src[ih*w+iw]
+					}
+				}
+			}
+			y[oh*wo+ow] = s * inv
+		}
+	}
 }
