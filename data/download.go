@@ -1,6 +1,7 @@
 package data
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tnn-go/tnn/internal/atomicfile"
@@ -63,6 +65,10 @@ var httpClient = func() *http.Client {
 	t.ResponseHeaderTimeout = time.Minute
 	return &http.Client{Transport: t}
 }()
+
+// stallTimeout is how long a transfer may go without receiving a byte before
+// it is abandoned (and the next mirror tried). A variable for tests.
+var stallTimeout = time.Minute
 
 // Download fetches the official files of a dataset into dir/name (the
 // layout Load searches), verifying each against its published MD5. Files
@@ -135,8 +141,20 @@ func md5File(p string) (string, error) {
 // place only when the transfer completed and the checksum matched.
 func fetch(url, path, want string, progress io.Writer) error {
 	fmt.Fprintf(progress, "fetching %s\n", url)
-	resp, err := httpClient.Get(url)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stalled := &atomic.Bool{}
+	watchdog := time.AfterFunc(stallTimeout, func() { stalled.Store(true); cancel() })
+	defer watchdog.Stop()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
+		return err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		if stalled.Load() {
+			return fmt.Errorf("GET %s: no response for %v", url, stallTimeout)
+		}
 		return err // already names the method and URL
 	}
 	defer resp.Body.Close()
@@ -145,9 +163,13 @@ func fetch(url, path, want string, progress io.Writer) error {
 	}
 	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		h := md5.New()
-		pr := &progressReader{r: resp.Body, total: resp.ContentLength, name: filepath.Base(path), out: progress}
+		pr := &progressReader{r: resp.Body, total: resp.ContentLength, name: filepath.Base(path), out: progress,
+			onData: func() { watchdog.Reset(stallTimeout) }}
 		n, err := io.Copy(io.MultiWriter(w, h), pr)
 		if err != nil {
+			if stalled.Load() {
+				return fmt.Errorf("GET %s: transfer stalled: no data for %v after %d bytes", url, stallTimeout, n)
+			}
 			return fmt.Errorf("GET %s: %w", url, err)
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != want {
@@ -158,19 +180,24 @@ func fetch(url, path, want string, progress io.Writer) error {
 	})
 }
 
-// progressReader reports every tenth of a transfer of known length.
+// progressReader reports every tenth of a transfer of known length and
+// calls onData whenever bytes arrive.
 type progressReader struct {
-	r     io.Reader
-	n     int64
-	total int64
-	step  int64
-	name  string
-	out   io.Writer
+	r      io.Reader
+	n      int64
+	total  int64
+	step   int64
+	name   string
+	out    io.Writer
+	onData func()
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.n += int64(n)
+	if n > 0 && p.onData != nil {
+		p.onData()
+	}
 	if p.total > 0 {
 		if s := p.n * 10 / p.total; s > p.step && s < 10 {
 			p.step = s

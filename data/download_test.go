@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func md5hex(b []byte) string {
@@ -172,5 +173,41 @@ func TestDownloadTable(t *testing.T) {
 	}
 	if m := sources["mnist"].mirrors; len(m) != 2 || !strings.HasPrefix(m[0], "https://ossci-datasets") {
 		t.Errorf("MNIST mirrors %v", m)
+	}
+}
+
+// A mirror that sends part of a file and then goes silent must be abandoned
+// after stallTimeout, leave no partial file, and let the next mirror serve it.
+func TestDownloadStall(t *testing.T) {
+	payload := bytes.Repeat([]byte("cifar"), 1<<12)
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "20480")
+		w.Write(payload[:1000])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // silent until the client gives up
+	}))
+	t.Cleanup(stuck.Close)
+	good, _ := fakeServer(t, map[string][]byte{"cifar-10-binary.tar.gz": payload})
+	old := stallTimeout
+	stallTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { stallTimeout = old })
+
+	withSource(t, "cifar10", source{mirrors: []string{stuck.URL + "/"}, files: []resource{{"cifar-10-binary.tar.gz", md5hex(payload)}}})
+	dir := t.TempDir()
+	start := time.Now()
+	err := Download("cifar10", dir, nil)
+	if !errors.Is(err, ErrDownload) || !strings.Contains(err.Error(), "stalled") {
+		t.Fatalf("got %v, want ErrDownload naming the stall", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("gave up after %v, want about %v", d, stallTimeout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cifar10", "cifar-10-binary.tar.gz")); !os.IsNotExist(err) {
+		t.Errorf("a partial file was left behind: %v", err)
+	}
+
+	withSource(t, "cifar10", source{mirrors: []string{stuck.URL + "/", good.URL + "/"}, files: []resource{{"cifar-10-binary.tar.gz", md5hex(payload)}}})
+	if err := Download("cifar10", dir, nil); err != nil {
+		t.Fatalf("second mirror should have served the file: %v", err)
 	}
 }
