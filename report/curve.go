@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -129,6 +130,7 @@ func panel(title, ylabel string) *plot.Plot {
 	p.Legend.TextStyle.Font.Size = vg.Points(12)
 	p.Legend.Left = false
 	p.X.Tick.Marker = epochTicks{}
+	p.Y.Tick.Marker = distinctTicks{}
 	p.Add(plotter.NewGrid())
 	return p
 }
@@ -150,4 +152,35 @@ func (epochTicks) Ticks(min, max float64) []plot.Tick {
 		out = append(out, t)
 	}
 	return out
+}
+
+// distinctTicks is the default ticker with labels given as many decimals as
+// it takes to tell them apart: on a narrow range (a loss that moves from
+// 2.61 to 2.64) the default prints the same label twice.
+type distinctTicks struct{}
+
+func (distinctTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for prec := 1; prec <= 6 && !labelsDistinct(ticks); prec++ {
+		for i := range ticks {
+			if ticks[i].Label != "" {
+				ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', prec, 64)
+			}
+		}
+	}
+	return ticks
+}
+
+func labelsDistinct(ticks []plot.Tick) bool {
+	seen := make(map[string]bool, len(ticks))
+	for _, t := range ticks {
+		if t.Label == "" {
+			continue
+		}
+		if seen[t.Label] {
+			return false
+		}
+		seen[t.Label] = true
+	}
+	return true
 }

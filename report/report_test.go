@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot"
 )
 
 func history(n int) []Epoch {
@@ -240,5 +242,32 @@ func BenchmarkProgressUpdate(b *testing.B) {
 	p := NewProgress(&bytes.Buffer{}, 1, b.N, 1<<30)
 	for i := range b.N {
 		p.Update(i+1, 128, 0.5, 90)
+	}
+}
+
+func TestDistinctTicks(t *testing.T) {
+	for _, r := range [][2]float64{{2.61, 2.64}, {0.1702, 0.1705}, {0, 100}, {93.1, 93.3}} {
+		ticks := distinctTicks{}.Ticks(r[0], r[1])
+		if !labelsDistinct(ticks) {
+			t.Errorf("range %v: duplicate labels in %+v", r, ticks)
+		}
+		n := 0
+		for _, tk := range ticks {
+			if tk.Label != "" {
+				n++
+			}
+		}
+		if n < 2 {
+			t.Errorf("range %v: %d labelled ticks, want at least 2", r, n)
+		}
+	}
+	// The default really does repeat labels on a narrow range; otherwise this
+	// test would prove nothing.
+	dup := false
+	for _, r := range [][2]float64{{2.61, 2.64}, {0.1702, 0.1705}, {93.1, 93.3}} {
+		dup = dup || !labelsDistinct(plot.DefaultTicks{}.Ticks(r[0], r[1]))
+	}
+	if !dup {
+		t.Log("plot.DefaultTicks no longer repeats labels on these ranges")
 	}
 }
