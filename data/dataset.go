@@ -75,9 +75,13 @@ type Norm struct {
 // from the image zero-padded by Pad on every side (offsets uniform in
 // [0, 2*Pad]), then, if Flip, a horizontal flip with probability 0.5.
 // The order matches torchvision's RandomCrop followed by RandomHorizontalFlip.
+// RandomResizedCrop, for ImageFolder sources only, replaces the validation
+// resize and center crop by torchvision's RandomResizedCrop (scale 0.08–1,
+// ratio 3/4–4/3).
 type Augment struct {
-	Pad  int
-	Flip bool
+	Pad               int
+	Flip              bool
+	RandomResizedCrop bool
 }
 
 // DatasetSpec is what the training code needs to know about a dataset before
@@ -122,10 +126,22 @@ var (
 
 // Names lists the datasets Load accepts.
 func Names() []string {
-	return []string{"mnist", "fashion-mnist", "fashion-mnist-sample", "cifar10", "cifar100"}
+	return []string{"mnist", "fashion-mnist", "fashion-mnist-sample", "cifar10", "cifar100", "imagenet", "imagefolder"}
 }
 
 func unknown(name string) error {
+	if IsImageFolder(name) {
+		// Reached from Load and Download, which handle in-memory,
+		// downloadable datasets only; Open reads image folders.
+		var mem []string
+		for _, n := range Names() {
+			if !IsImageFolder(n) {
+				mem = append(mem, n)
+			}
+		}
+		return fmt.Errorf("%w: %q is a folder of image files (train/<class>/… and val/<class>/…) read in place; it is not downloaded or loaded whole as %s are",
+			ErrUnknownDataset, name, strings.Join(mem, ", "))
+	}
 	return fmt.Errorf("%w: %q (valid: %s)", ErrUnknownDataset, name, strings.Join(Names(), ", "))
 }
 
@@ -163,6 +179,16 @@ func Spec(name string) (DatasetSpec, error) {
 		return DatasetSpec{Name: name, Classes: 100, C: 3, H: 32, W: 32, TrainSize: 50000, TestSize: 10000,
 			Norm:         Norm{Mean: div255(129.3, 124.1, 112.4), Std: div255(68.2, 65.4, 70.4)},
 			TrainAugment: Augment{Pad: 4, Flip: true}, ClassNames: cifar100Names}, nil
+	case "imagenet", "imagefolder":
+		// Image folders: the size of ImageNet's; SpecOf reads the real
+		// classes and sizes from the folder.
+		s := DatasetSpec{Name: name, C: 3, H: DefaultImageSize, W: DefaultImageSize,
+			Norm:         Norm{Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}},
+			TrainAugment: Augment{RandomResizedCrop: true, Flip: true}}
+		if name == "imagenet" {
+			s.Classes, s.TrainSize, s.TestSize = 1000, 1281167, 50000
+		}
+		return s, nil
 	}
 	return DatasetSpec{}, unknown(name)
 }
@@ -205,6 +231,8 @@ func Load(name, dir string, train bool) (*Dataset, error) {
 		ds, err = loadIDXDataset(spec, searchDirs(name, dir), train)
 	case "cifar10", "cifar100":
 		ds, err = loadCIFAR(spec, searchDirs(name, dir), train)
+	default:
+		return nil, unknown(name)
 	}
 	if err != nil {
 		return nil, err

@@ -7,6 +7,28 @@ import (
 	"github.com/tnn-go/tnn/tensor"
 )
 
+// Source is a split the Loader can batch: an in-memory *Dataset, or an
+// *ImageFolder whose files the loader's workers decode as batches are made.
+// Only this package implements it, because the Loader has a separate path
+// for each kind (the in-memory one must stay allocation-free and fast).
+type Source interface {
+	Len() int
+	Dims() (c, h, w int)
+	Label(i int) int32
+	sealed()
+}
+
+// Len is the number of samples.
+func (d *Dataset) Len() int { return d.N }
+
+// Dims is the shape of a sample.
+func (d *Dataset) Dims() (c, h, w int) { return d.C, d.H, d.W }
+
+// Label is the class of sample i.
+func (d *Dataset) Label(i int) int32 { return d.Labels[i] }
+
+func (*Dataset) sealed() {}
+
 // Batch is one mini-batch. X is B×C×H×W, normalised (and augmented if the
 // loader augments); the last batch of an epoch may be smaller unless
 // DropLast. Index holds the dataset index of each sample.
@@ -17,6 +39,7 @@ type Batch struct {
 
 	owner  *Loader
 	pooled uint32 // 1 while in the free pool; guards against double Release
+	err    error  // set by a worker that could not make the batch
 }
 
 // LoaderConfig configures a Loader.
@@ -35,31 +58,41 @@ type LoaderConfig struct {
 	DropLast  bool
 }
 
-// Loader turns a Dataset into batches, one epoch at a time.
+// Loader turns a Source into batches, one epoch at a time.
 //
-// Output is a pure function of (dataset, config, epoch): the order of an
+// Output is a pure function of (source, config, epoch): the order of an
 // epoch depends only on Seed and the epoch, and the augmentation of the
 // sample at position p only on Seed, the epoch and p. Worker count and
 // scheduling never show in the data, so a run resumed at epoch e sees
 // exactly what an uninterrupted run would have seen.
 //
-// Start, Next and Close are meant for one goroutine; Release may be called
-// from any goroutine.
+// An in-memory Dataset takes Augment's Pad and Flip; an ImageFolder takes
+// RandomResizedCrop and Flip, and without RandomResizedCrop gives the
+// validation transform (resize and center crop). An image that cannot be
+// read ends the epoch: Next returns false and Err says which file.
+//
+// Start, Next, Err and Close are meant for one goroutine; Release may be
+// called from any goroutine.
 type Loader struct {
-	ds    *Dataset
-	cfg   LoaderConfig
-	bs    int
-	nb    int
-	chw   int
-	depth int
-	lut   []float32 // 256 normalised values per channel
-	perm  []int
-	free  chan *Batch
+	ds      *Dataset     // in-memory source, or nil
+	folder  *ImageFolder // file source, or nil
+	n       int
+	c, h, w int
+	cfg     LoaderConfig
+	bs      int
+	nb      int
+	chw     int
+	depth   int
+	lut     []float32 // 256 normalised values per channel
+	perm    []int
+	free    chan *Batch
 
 	epoch  int
 	next   int
 	active bool
 	run    *run
+	err    error
+	ws     workspace // for batches made inside Next
 }
 
 // run is the background state of one epoch.
@@ -70,20 +103,28 @@ type run struct {
 	wg      sync.WaitGroup
 }
 
-// NewLoader returns a loader over ds; call Start before Next.
-func NewLoader(ds *Dataset, cfg LoaderConfig) *Loader {
-	l := &Loader{ds: ds, cfg: cfg, bs: max(cfg.BatchSize, 1), chw: ds.C * ds.H * ds.W}
+// NewLoader returns a loader over src; call Start before Next.
+func NewLoader(src Source, cfg LoaderConfig) *Loader {
+	l := &Loader{cfg: cfg, bs: max(cfg.BatchSize, 1), n: src.Len()}
+	switch s := src.(type) {
+	case *Dataset:
+		l.ds = s
+	case *ImageFolder:
+		l.folder = s
+	}
+	l.c, l.h, l.w = src.Dims()
+	l.chw = l.c * l.h * l.w
 	l.cfg.Augment.Pad = max(l.cfg.Augment.Pad, 0)
-	l.nb = ds.N / l.bs
-	if !cfg.DropLast && ds.N%l.bs != 0 {
+	l.nb = l.n / l.bs
+	if !cfg.DropLast && l.n%l.bs != 0 {
 		l.nb++
 	}
 	// depth keeps every worker busy with one batch ready for Next; the pool
 	// adds one for the batch the caller is training on.
 	l.depth = max(cfg.Workers, 0) + 1
 	l.free = make(chan *Batch, l.depth+1)
-	l.lut = make([]float32, ds.C*256)
-	for c := range ds.C {
+	l.lut = make([]float32, l.c*256)
+	for c := range l.c {
 		var m, s float32 = 0, 1
 		if k := len(cfg.Norm.Mean); k > 0 {
 			m = cfg.Norm.Mean[min(c, k-1)]
@@ -106,11 +147,11 @@ func (l *Loader) Len() int { return l.nb }
 // one. With Workers > 0 batches are produced ahead in the background.
 func (l *Loader) Start(epoch int) {
 	l.stop()
-	l.epoch, l.next, l.active = epoch, 0, true
-	if cap(l.perm) < l.ds.N {
-		l.perm = make([]int, l.ds.N)
+	l.epoch, l.next, l.active, l.err = epoch, 0, true, nil
+	if cap(l.perm) < l.n {
+		l.perm = make([]int, l.n)
 	}
-	l.perm = l.perm[:l.ds.N]
+	l.perm = l.perm[:l.n]
 	for i := range l.perm {
 		l.perm[i] = i
 	}
@@ -149,9 +190,11 @@ func (l *Loader) Start(epoch int) {
 	for range l.cfg.Workers {
 		go func() {
 			defer r.wg.Done()
+			var ws workspace
+			defer ws.release()
 			for k := range jobs {
 				b := l.get()
-				l.fill(b, k, epoch)
+				b.err = l.fill(b, k, epoch, &ws)
 				r.results[k] <- b
 			}
 		}()
@@ -160,23 +203,34 @@ func (l *Loader) Start(epoch int) {
 }
 
 // Next returns the next batch of the epoch in order, or false when the epoch
-// is exhausted (or was never started, or the loader is closed). The batch
-// belongs to the caller until passed to Release.
+// is exhausted (or was never started, or the loader is closed, or a sample
+// could not be made: see Err). The batch belongs to the caller until passed
+// to Release.
 func (l *Loader) Next() (*Batch, bool) {
 	if !l.active || l.next >= l.nb {
 		return nil, false
 	}
 	k := l.next
 	l.next++
+	var b *Batch
 	if l.run == nil {
-		b := l.get()
-		l.fill(b, k, l.epoch)
-		return b, true
+		b = l.get()
+		b.err = l.fill(b, k, l.epoch, &l.ws)
+	} else {
+		b = <-l.run.results[k]
+		<-l.run.tokens
 	}
-	b := <-l.run.results[k]
-	<-l.run.tokens
+	if b.err != nil {
+		l.err, b.err = b.err, nil
+		l.active = false
+		l.Release(b)
+		return nil, false
+	}
 	return b, true
 }
+
+// Err is the error that ended the current epoch early, or nil.
+func (l *Loader) Err() error { return l.err }
 
 // Release hands a batch's buffers back for reuse by later batches; b must not
 // be used afterwards. Batches not released are simply garbage collected, so
@@ -195,6 +249,7 @@ func (l *Loader) Release(b *Batch) {
 // started again afterwards.
 func (l *Loader) Close() {
 	l.stop()
+	l.ws.release()
 	for {
 		select {
 		case <-l.free:
@@ -232,25 +287,39 @@ func (l *Loader) get() *Batch {
 	default:
 	}
 	return &Batch{
-		X:     tensor.New(l.bs, l.ds.C, l.ds.H, l.ds.W),
+		X:     tensor.New(l.bs, l.c, l.h, l.w),
 		Y:     make([]int32, l.bs),
 		Index: make([]int, l.bs),
 		owner: l,
 	}
 }
 
-// fill writes batch k of the given epoch into b.
-func (l *Loader) fill(b *Batch, k, epoch int) {
+// fill writes batch k of the given epoch into b; ws is the calling
+// goroutine's decoding state.
+func (l *Loader) fill(b *Batch, k, epoch int, ws *workspace) error {
 	start := k * l.bs
-	n := min(start+l.bs, l.ds.N) - start
-	ds := l.ds
+	n := min(start+l.bs, l.n) - start
 	b.X.Data = b.X.Data[:n*l.chw]
 	if len(b.X.Shape) != 4 {
 		b.X.Shape = make([]int, 4)
 	}
-	b.X.Shape[0], b.X.Shape[1], b.X.Shape[2], b.X.Shape[3] = n, ds.C, ds.H, ds.W
+	b.X.Shape[0], b.X.Shape[1], b.X.Shape[2], b.X.Shape[3] = n, l.c, l.h, l.w
 	b.Y, b.Index = b.Y[:n], b.Index[:n]
 	aug := l.cfg.Augment
+	if l.folder != nil {
+		for i := range n {
+			p := start + i
+			idx := l.perm[p]
+			b.Index[i] = idx
+			b.Y[i] = l.folder.Labels[idx]
+			r := rng{seedOf(tagAug, l.cfg.Seed, uint64(epoch), uint64(p))}
+			if err := l.folder.sample(b.X.Data[i*l.chw:(i+1)*l.chw], idx, aug, &r, l.lut, ws); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ds := l.ds
 	for i := range n {
 		p := start + i
 		idx := l.perm[p]
@@ -263,6 +332,7 @@ func (l *Loader) fill(b *Batch, k, epoch int) {
 		}
 		l.render(b.X.Data[i*l.chw:(i+1)*l.chw], ds.Image(idx), dy, dx, flip)
 	}
+	return nil
 }
 
 // augParams draws the crop shift (dy, dx) in [-Pad, Pad] (the crop offset

@@ -21,7 +21,8 @@ type BenchConfig struct {
 	Warmup    int
 	Threads   int
 	TEx       int
-	Train     bool // forward + backward + SGD step; otherwise eval-mode forward
+	Train     bool   // forward + backward + SGD step; otherwise eval-mode forward
+	Device    string // "" or "cpu": the CPU engine; otherwise opened with OpenDevice
 }
 
 // BenchResult is the measured speed.
@@ -67,6 +68,26 @@ func Bench(c BenchConfig) (BenchResult, error) {
 		}
 		net.Backward(ce.Backward())
 		return opt.Step()
+	}
+	if usesDevice(c.Device) {
+		if OpenDevice == nil {
+			return BenchResult{}, fmt.Errorf("%w: --device %s: this tnn runs on the CPU only; %s", ErrConfig, c.Device, DeviceBuildHint)
+		}
+		dev, err := OpenDevice(c.Device, net, opt)
+		if err != nil {
+			return BenchResult{}, err
+		}
+		defer dev.Close()
+		// Both return values that live on the host, so each timed step
+		// includes waiting for the device to finish it.
+		step = func() error {
+			if !c.Train {
+				_, err := dev.Forward(x)
+				return err
+			}
+			_, _, err := dev.TrainStep(x, y, 0.01)
+			return err
+		}
 	}
 	for i := 0; i < c.Warmup; i++ {
 		if err := step(); err != nil {

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tnn-go/tnn/models"
+	"github.com/tnn-go/tnn/optim"
+	"github.com/tnn-go/tnn/tensor"
 	"github.com/tnn-go/tnn/ternary"
 )
 
@@ -43,10 +46,41 @@ type Config struct {
 	Subset       int
 	Threads      int
 	TFactor      float64
-	TEx          int
+	TEx          int    // residual expansion terms; 0: the architecture's (tex_4 in the name means 4), else 1
 	RELScheme    string // how ternary terms are fitted: paper (default), greedy, optimal
 	NumClasses   int    // 0: from the dataset
+	ImageSize    int    // image-folder datasets: crop side (0: 224)
+	// Device runs the steps: "" or "cpu" the CPU engine; anything else
+	// (cuda, xla:NAME) an accelerator through OpenDevice.
+	Device string
+	// Pretrained starts from torchvision's ImageNet weights for Arch
+	// (downloaded once, see pth.Pretrained); weights only, as --fine_tune.
+	Pretrained bool
 }
+
+// Device runs training steps and evaluation off the CPU engine, on a copy
+// of the session's network and optimizer state that Sync copies back.
+type Device interface {
+	// TrainStep runs forward, loss, backward and the optimizer update on one
+	// batch at learning rate lr; it returns the mean loss and the top-1 hits.
+	TrainStep(x *tensor.Tensor, y []int32, lr float64) (loss float64, correct int, err error)
+	// Forward returns eval-mode logits.
+	Forward(x *tensor.Tensor) (*tensor.Tensor, error)
+	// Sync copies weights, BatchNorm statistics and optimizer state into the
+	// network and optimizer the device was opened with.
+	Sync() error
+	Close() error
+}
+
+// OpenDevice opens Config.Device for a network and its optimizer. Builds
+// with an accelerator backend set it (cmd/tnn with the xla build tag);
+// without it, Validate refuses any Device but the CPU.
+var OpenDevice func(name string, net *models.Net, opt optim.Optimizer) (Device, error)
+
+// DeviceBuildHint says how to get a tnn that can use --device cuda.
+const DeviceBuildHint = "build tnn with XLA: go build -tags xla -o tnn ./cmd/tnn"
+
+func usesDevice(name string) bool { return name != "" && name != "cpu" }
 
 // Defaults returns the CIFAR recipe of the paper on the embedded sample.
 func Defaults() Config {
@@ -65,7 +99,6 @@ func Defaults() Config {
 		Workers:      2,
 		ManualSeed:   5000,
 		TFactor:      ternary.DefaultTFactor,
-		TEx:          1,
 	}
 }
 
@@ -96,17 +129,26 @@ func (c *Config) Validate() error {
 	if c.Subset < 0 {
 		bad = append(bad, "--subset must not be negative")
 	}
+	if c.ImageSize < 0 {
+		bad = append(bad, fmt.Sprintf("--image_size must not be negative, got %d", c.ImageSize))
+	}
 	if c.Threads < 0 || c.Workers < 0 {
 		bad = append(bad, "--threads and --workers must not be negative")
 	}
 	if c.PrintFreq <= 0 {
 		bad = append(bad, "--print_freq must be positive")
 	}
-	if c.FineTune && c.Resume == "" {
+	if c.FineTune && c.Resume == "" && !c.Pretrained {
 		bad = append(bad, "--fine_tune needs --resume CHECKPOINT")
 	}
-	if c.Evaluate && c.Resume == "" && c.Arch == "" {
+	if c.Pretrained && c.Resume != "" {
+		bad = append(bad, "--pretrained and --resume both give the starting weights; use one")
+	}
+	if c.Evaluate && c.Resume == "" && !c.Pretrained && c.Arch == "" {
 		bad = append(bad, "--evaluate needs --resume CHECKPOINT or --arch")
+	}
+	if usesDevice(c.Device) && OpenDevice == nil {
+		bad = append(bad, fmt.Sprintf("--device %s: this tnn runs on the CPU only; %s", c.Device, DeviceBuildHint))
 	}
 	if _, err := ternary.ParseScheme(c.RELScheme); err != nil {
 		bad = append(bad, fmt.Sprintf("--rel_scheme: %v", err))

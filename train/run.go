@@ -17,6 +17,7 @@ import (
 	"github.com/tnn-go/tnn/models"
 	"github.com/tnn-go/tnn/nn"
 	"github.com/tnn-go/tnn/optim"
+	"github.com/tnn-go/tnn/pth"
 	"github.com/tnn-go/tnn/report"
 	"github.com/tnn-go/tnn/tensor"
 	"github.com/tnn-go/tnn/ternary"
@@ -99,13 +100,17 @@ type session struct {
 	cfg         Config
 	out         io.Writer
 	log         *report.Log
-	train, test *data.Dataset
+	train, test data.Source
 	spec        data.DatasetSpec
 	net         *models.Net
 	opt         optim.Optimizer
 	sched       optim.Schedule
 	info        Info
 	ce          nn.CrossEntropy
+	dev         Device // nil: the CPU engine runs the steps
+
+	imported *pth.File // the PyTorch file of --resume or --pretrained
+	notes    []string  // what loading the weights adapted, for the log
 }
 
 // Run trains (or with Evaluate only evaluates) as configured, printing to out.
@@ -120,8 +125,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Summary, error) {
 	if err := s.setup(); err != nil {
 		return nil, err
 	}
+	defer s.closeDevice()
 	if cfg.Evaluate {
-		r := s.evaluate()
+		r, err := s.evaluate()
+		if err != nil {
+			return nil, err
+		}
 		fmt.Fprintf(out, "**Test** Prec@1 %.2f Prec@5 %.2f Loss %.4f (%d images)\n", r.Top1, r.Top5, r.Loss, r.Images)
 		return &Summary{Arch: cfg.Arch, Dataset: cfg.Dataset, TestImages: r.Images, FinalTop1: r.Top1, FinalTop5: r.Top5, FinalLoss: r.Loss, BestTop1: r.Top1}, nil
 	}
@@ -140,17 +149,18 @@ func Evaluate(cfg Config, out io.Writer) (Result, error) {
 	if err := s.setup(); err != nil {
 		return Result{}, err
 	}
-	return s.evaluate(), nil
+	defer s.closeDevice()
+	return s.evaluate()
 }
 
 func (s *session) setup() error {
 	cfg := &s.cfg
 	var ck *checkpoint.Checkpoint
 	var ckInfo *Info
-	if cfg.Resume != "" {
+	if cfg.Resume != "" || cfg.Pretrained {
 		var err error
-		if ck, err = checkpoint.Load(cfg.Resume); err != nil {
-			return fmt.Errorf("%w: --resume %s: %v", ErrCheckpoint, cfg.Resume, err)
+		if ck, err = s.openCheckpoint(); err != nil {
+			return err
 		}
 		if len(ck.Info) > 0 {
 			ckInfo = new(Info)
@@ -173,6 +183,9 @@ func (s *session) setup() error {
 					cfg.DataPath = ckInfo.Args.DataPath
 				}
 			}
+			if cfg.ImageSize == 0 {
+				cfg.ImageSize = ckInfo.Args.ImageSize
+			}
 		}
 	}
 	if cfg.Dataset == "" {
@@ -181,10 +194,11 @@ func (s *session) setup() error {
 	if cfg.Arch == "" {
 		cfg.Arch = Defaults().Arch
 	}
-	if cfg.TEx == 0 {
-		cfg.TEx = 1
+	if cfg.ImageSize != 0 && !data.IsImageFolder(cfg.Dataset) {
+		return fmt.Errorf("%w: --image_size applies to the image-folder datasets (imagenet, imagefolder), not %s", ErrConfig, cfg.Dataset)
 	}
-	spec, err := data.Spec(cfg.Dataset)
+	dopt := data.Options{ImageSize: cfg.ImageSize}
+	spec, err := data.SpecOf(cfg.Dataset, cfg.DataPath, dopt)
 	if err != nil {
 		return err
 	}
@@ -196,6 +210,9 @@ func (s *session) setup() error {
 	ms, err := models.New(cfg.Arch, models.Config{InC: spec.C, H: spec.H, W: spec.W, Classes: classes})
 	if err != nil {
 		return err
+	}
+	if cfg.TEx == 0 {
+		cfg.TEx = max(ms.TEx, 1) // resnet18b_fq_lq_tern_tex_4 means t_ex = 4 unless --tex says otherwise
 	}
 	scheme, err := ternary.ParseScheme(cfg.RELScheme)
 	if err != nil {
@@ -213,14 +230,14 @@ func (s *session) setup() error {
 			return err
 		}
 	}
-	if s.test, err = data.Load(cfg.Dataset, cfg.DataPath, false); err != nil {
+	if s.test, err = data.Open(cfg.Dataset, cfg.DataPath, false, dopt); err != nil {
 		return err
 	}
 	if !cfg.Evaluate {
-		if s.train, err = data.Load(cfg.Dataset, cfg.DataPath, true); err != nil {
+		if s.train, err = data.Open(cfg.Dataset, cfg.DataPath, true, dopt); err != nil {
 			return err
 		}
-		s.train = s.train.Subset(cfg.Subset)
+		s.train = data.Subset(s.train, cfg.Subset)
 	}
 	// The reference always uses Nesterov momentum with SGD.
 	hyper := optim.Hyper{LR: cfg.LearningRate, WeightDecay: cfg.Decay, Momentum: cfg.Momentum, Nesterov: cfg.Momentum > 0}
@@ -234,8 +251,8 @@ func (s *session) setup() error {
 	s.info = Info{Arch: cfg.Arch, Dataset: cfg.Dataset, InC: spec.C, H: spec.H, W: spec.W, Classes: classes,
 		TFactor: cfg.TFactor, TEx: cfg.TEx, Args: *cfg}
 	if ck != nil {
-		if err := s.net.LoadStateDict(ck.Model); err != nil {
-			return fmt.Errorf("%w: --resume %s: %v", ErrCheckpoint, cfg.Resume, err)
+		if err := s.loadWeights(ck); err != nil {
+			return err
 		}
 		if ckInfo != nil && !cfg.FineTune && !cfg.Evaluate {
 			s.info.Epoch, s.info.Step, s.info.Partial = ckInfo.Epoch, ckInfo.Step, ckInfo.Partial
@@ -250,22 +267,89 @@ func (s *session) setup() error {
 	if cfg.StartEpoch >= 0 && !cfg.Evaluate {
 		s.info.Epoch, s.info.Step, s.info.Partial = cfg.StartEpoch, 0, nil
 	}
+	if usesDevice(cfg.Device) {
+		// Opened last: the device starts from the resumed weights and optimizer state.
+		if s.dev, err = OpenDevice(cfg.Device, s.net, s.opt); err != nil {
+			return err
+		}
+	}
 	if !cfg.Evaluate {
 		if s.log, err = report.OpenLog(cfg.SavePath, int64(cfg.ManualSeed), s.out); err != nil {
+			s.closeDevice()
 			return err
 		}
 	}
 	return nil
 }
 
+func (s *session) closeDevice() {
+	if s.dev != nil {
+		s.dev.Close()
+		s.dev = nil
+	}
+}
+
+// syncDevice brings the host network and optimizer up to date with the
+// device before they are logged, checkpointed or checked.
+func (s *session) syncDevice() error {
+	if s.dev == nil {
+		return nil
+	}
+	return s.dev.Sync()
+}
+
+// evalForward returns eval-mode logits from the device or the CPU engine.
+func (s *session) evalForward(x *tensor.Tensor) *tensor.Tensor {
+	if s.dev != nil {
+		logits, err := s.dev.Forward(x)
+		if err == nil {
+			return logits
+		}
+		// The host copy is current whenever evaluate runs (after an epoch's
+		// Sync): finish on the CPU engine rather than lose the epoch.
+		msg := fmt.Sprintf("device evaluation failed (%v); continuing on the CPU engine", err)
+		if s.log != nil {
+			s.log.Printf("%s", msg)
+		} else {
+			fmt.Fprintln(s.out, msg)
+		}
+		s.closeDevice()
+	}
+	return s.net.Forward(x, false)
+}
+
+// step trains on one batch with the CPU engine or the device.
+func (s *session) step(b *data.Batch, lr float64) (loss float64, correct int, err error) {
+	if s.dev != nil {
+		return s.dev.TrainStep(b.X, b.Y, lr)
+	}
+	logits := s.net.Forward(b.X, true)
+	loss = s.ce.Forward(logits, b.Y)
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, 0, nil
+	}
+	correct = nn.TopK(logits, b.Y, 1)
+	s.net.Backward(s.ce.Backward())
+	return loss, correct, s.opt.Step()
+}
+
 func (s *session) loop(ctx context.Context) (*Summary, error) {
 	cfg := s.cfg
 	lg := s.log
 	lg.Printf("tnn train: arch=%s dataset=%s (%d train / %d test images, %dx%dx%d, %d classes) epochs=%d batch=%d optimizer=%s lr=%g lr_schedule=%s decay=%g tex=%d rel_scheme=%s tfactor=%g threads=%d seed=%d",
-		cfg.Arch, cfg.Dataset, s.train.N, s.test.N, s.spec.C, s.spec.H, s.spec.W, s.info.Classes, cfg.Epochs, cfg.BatchSize,
+		cfg.Arch, cfg.Dataset, s.train.Len(), s.test.Len(), s.spec.C, s.spec.H, s.spec.W, s.info.Classes, cfg.Epochs, cfg.BatchSize,
 		cfg.Optimizer, cfg.LearningRate, cfg.LRSchedule, cfg.Decay, cfg.TEx, scheme(cfg.RELScheme), cfg.TFactor, parallel.Threads(), cfg.ManualSeed)
+	if s.dev != nil {
+		lg.Printf("device %s: steps and evaluation run there; the first step of each batch size compiles", cfg.Device)
+	}
+	if data.IsImageFolder(cfg.Dataset) {
+		lg.Printf("images are decoded as batches are made (--workers %d); JPEG decoder: %s", cfg.Workers, data.JPEGDecoder)
+	}
 	if cfg.Resume != "" {
 		lg.Printf("resumed from %s at epoch %d step %d", cfg.Resume, s.info.Epoch, s.info.Step)
+	}
+	for _, n := range s.notes {
+		lg.Printf("%s", n)
 	}
 	loader := data.NewLoader(s.train, data.LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: true, Augment: s.spec.TrainAugment,
 		Norm: s.spec.Norm, Seed: cfg.ManualSeed, Workers: cfg.Workers})
@@ -280,7 +364,10 @@ func (s *session) loop(ctx context.Context) (*Summary, error) {
 		if err != nil {
 			return nil, err
 		}
-		r := s.evaluate()
+		r, err := s.evaluate()
+		if err != nil {
+			return nil, err
+		}
 		rec.TestLoss, rec.TestTop1, rec.TestTop5 = r.Loss, r.Top1, r.Top5
 		s.info.History = append(s.info.History, rec)
 		s.info.Epoch, s.info.Step, s.info.Partial = epoch+1, 0, nil
@@ -332,18 +419,15 @@ func (s *session) trainEpoch(ctx context.Context, loader *data.Loader, epoch int
 			loader.Release(b)
 			continue
 		}
-		logits := s.net.Forward(b.X, true)
-		loss := s.ce.Forward(logits, b.Y)
+		loss, correct, err := s.step(b, lr)
+		if err != nil {
+			loader.Release(b)
+			return report.Epoch{}, err
+		}
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			loader.Release(b)
 			return report.Epoch{}, fmt.Errorf("%w: loss is %v at epoch %d step %d; lower --learning_rate (now %g). The last good checkpoint is %s",
 				ErrDiverged, loss, epoch+1, step, lr, filepath.Join(cfg.SavePath, CheckpointFile))
-		}
-		correct := nn.TopK(logits, b.Y, 1)
-		s.net.Backward(s.ce.Backward())
-		if err := s.opt.Step(); err != nil {
-			loader.Release(b)
-			return report.Epoch{}, err
 		}
 		n := len(b.Y)
 		loader.Release(b)
@@ -364,7 +448,13 @@ func (s *session) trainEpoch(ctx context.Context, loader *data.Loader, epoch int
 		}
 	}
 	prog.Finish()
+	if err := loader.Err(); err != nil {
+		return report.Epoch{}, fmt.Errorf("epoch %d: %w", epoch+1, err)
+	}
 	p.Seconds += time.Since(t0).Seconds()
+	if err := s.syncDevice(); err != nil {
+		return report.Epoch{}, err
+	}
 	rec := report.Epoch{Epoch: epoch + 1, LR: lr, Seconds: p.Seconds}
 	if p.Images > 0 {
 		rec.TrainLoss = p.LossSum / float64(p.Images)
@@ -375,7 +465,7 @@ func (s *session) trainEpoch(ctx context.Context, loader *data.Loader, epoch int
 }
 
 // evaluate runs the test set in eval mode.
-func (s *session) evaluate() Result {
+func (s *session) evaluate() (Result, error) {
 	bs := max(s.cfg.BatchSize, 256)
 	loader := data.NewLoader(s.test, data.LoaderConfig{BatchSize: bs, Norm: s.spec.Norm, Seed: s.cfg.ManualSeed, Workers: s.cfg.Workers})
 	defer loader.Close()
@@ -388,19 +478,22 @@ func (s *session) evaluate() Result {
 		if !ok {
 			break
 		}
-		logits := s.net.Forward(b.X, false)
+		logits := s.evalForward(b.X)
 		lossSum += s.ce.Forward(logits, b.Y) * float64(len(b.Y))
 		top1 += nn.TopK(logits, b.Y, 1)
 		top5 += nn.TopK(logits, b.Y, 5)
 		r.Images += len(b.Y)
 		loader.Release(b)
 	}
+	if err := loader.Err(); err != nil {
+		return Result{}, fmt.Errorf("evaluation: %w", err)
+	}
 	if r.Images > 0 {
 		r.Loss = lossSum / float64(r.Images)
 		r.Top1 = 100 * float64(top1) / float64(r.Images)
 		r.Top5 = 100 * float64(top5) / float64(r.Images)
 	}
-	return r
+	return r, nil
 }
 
 // logTernary reports per-layer α, sparsity and reconstruction error.
@@ -424,6 +517,9 @@ func (s *session) logTernary() {
 }
 
 func (s *session) save(best bool) error {
+	if err := s.syncDevice(); err != nil {
+		return err
+	}
 	// Never replace a good checkpoint with a broken model: a finite loss
 	// can hide weights that have already overflowed.
 	for _, e := range s.net.StateDict() {
@@ -456,7 +552,7 @@ func (s *session) save(best bool) error {
 
 func (s *session) summary(start time.Time) *Summary {
 	h := s.info.History
-	sum := &Summary{Arch: s.cfg.Arch, Dataset: s.cfg.Dataset, Epochs: len(h), TrainImages: s.train.N, TestImages: s.test.N,
+	sum := &Summary{Arch: s.cfg.Arch, Dataset: s.cfg.Dataset, Epochs: len(h), TrainImages: s.train.Len(), TestImages: s.test.Len(),
 		BestTop1: s.info.BestTop1, WallSeconds: time.Since(start).Seconds(), Threads: parallel.Threads(),
 		Seed: s.cfg.ManualSeed, TFactor: s.cfg.TFactor, TEx: s.cfg.TEx, GOARCH: runtime.GOARCH}
 	if len(h) > 0 {

@@ -290,3 +290,21 @@ func TestRELSchemes(t *testing.T) {
 		t.Fatalf("unknown scheme: %v", err)
 	}
 }
+
+// An architecture whose name carries t_ex (the seed's resnet18b_..._tex_2)
+// trains with it unless --tex overrides; TEx = 0 means "the architecture's".
+func TestTExFromArchName(t *testing.T) {
+	dataDir := t.TempDir()
+	writeFashion(t, dataDir, 16, 8)
+	for _, tc := range []struct{ tex, want int }{{0, 2}, {1, 1}, {3, 3}} {
+		c := smallConfig(t, dataDir)
+		c.Arch, c.Epochs, c.TEx = "resnet18b_fq_lq_tern_tex_2", 1, tc.tex
+		sum, err := Run(context.Background(), c, ioDiscard{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.TEx != tc.want {
+			t.Errorf("--tex %d: trained with t_ex %d, want %d", tc.tex, sum.TEx, tc.want)
+		}
+	}
+}

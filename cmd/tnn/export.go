@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/tnn-go/tnn/data"
 	"github.com/tnn-go/tnn/models"
 	"github.com/tnn-go/tnn/packed"
+	"github.com/tnn-go/tnn/pth"
 	"github.com/tnn-go/tnn/ternary"
 	"github.com/tnn-go/tnn/train"
 )
@@ -22,6 +24,8 @@ type exportFlags struct {
 	resume, arch, out, packing, dataset string
 	tex                                 int
 	tfactor                             float64
+	randomInit                          bool
+	seed                                uint64
 }
 
 func newExportCmd() *cobra.Command {
@@ -34,7 +38,8 @@ weights as 2-bit codes or base-3 digits (5 per byte), BatchNorm folded into per-
 scale and bias, the input normalisation and class names, with a CRC-32.
 Architecture, t_ex, threshold factor and dataset come from the checkpoint unless given.`,
 		Example: `  tnn export --resume save/fashion-mnist_tern_resnet20/model_best.safetensors --out model.tnn
-  tnn export --resume model_best.safetensors --out model.tnn --packing base3`,
+  tnn export --resume model_best.safetensors --out model.tnn --packing base3
+  tnn export --random_init --arch tern_resnet20 --dataset cifar10 --out bench.tnn   # for tnn bench infer --model`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := exportModel(f)
@@ -61,20 +66,28 @@ Architecture, t_ex, threshold factor and dataset come from the checkpoint unless
 	fl.StringVar(&f.dataset, "dataset", "", "dataset whose normalisation and class names to store (default: the checkpoint's)")
 	fl.IntVar(&f.tex, "tex", 0, "residual expansion terms t_ex (default: the checkpoint's)")
 	fl.Float64Var(&f.tfactor, "tfactor", 0, "ternary threshold factor (default: the checkpoint's)")
+	fl.BoolVar(&f.randomInit, "random_init", false, "export a freshly initialised --arch for --dataset instead of a checkpoint (to measure speed)")
+	fl.Uint64Var(&f.seed, "manualSeed", 1, "with --random_init: the initialisation seed")
 	return cmd
 }
 
 func exportModel(f exportFlags) (*packed.Model, error) {
-	if f.resume == "" || f.out == "" {
-		return nil, fmt.Errorf("%w: export needs --resume CHECKPOINT and --out FILE", errDeploy)
+	if (f.resume == "") == !f.randomInit || f.out == "" {
+		return nil, fmt.Errorf("%w: export needs --out FILE and either --resume CHECKPOINT or --random_init", errDeploy)
 	}
 	p, err := packed.ParsePacking(f.packing)
 	if err != nil {
 		return nil, err
 	}
-	ck, err := checkpoint.Load(f.resume)
-	if err != nil {
-		return nil, fmt.Errorf("--resume %s: %w", f.resume, err)
+	ck := &checkpoint.Checkpoint{}
+	var imported *pth.File // a PyTorch --resume file
+	if !f.randomInit {
+		if ck, imported, err = train.LoadCheckpoint(f.resume); err != nil {
+			return nil, fmt.Errorf("--resume %s: %w", f.resume, err)
+		}
+		if imported != nil && f.arch == "" {
+			f.arch = imported.Arch
+		}
 	}
 	var info train.Info
 	if len(ck.Info) > 0 {
@@ -98,7 +111,7 @@ func exportModel(f exportFlags) (*packed.Model, error) {
 		}
 	}
 	if f.arch == "" || f.dataset == "" {
-		return nil, fmt.Errorf("%w: %s has no training state; give --arch and --dataset", errDeploy, f.resume)
+		return nil, fmt.Errorf("%w: %s has no training state; give --arch and --dataset", errDeploy, cmp.Or(f.resume, "--random_init"))
 	}
 	ds, err := data.Spec(f.dataset)
 	if err != nil {
@@ -116,8 +129,14 @@ func exportModel(f exportFlags) (*packed.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := net.LoadStateDict(ck.Model); err != nil {
-		return nil, fmt.Errorf("--resume %s: %w", f.resume, err)
+	if f.randomInit {
+		net.Init(f.seed)
+	} else {
+		// Fit only supplies the BatchNorm counters old PyTorch files lack.
+		sd, _ := pth.Fit(net, ck.Model, pth.FitOptions{})
+		if err := net.LoadStateDict(sd); err != nil {
+			return nil, fmt.Errorf("--resume %s: %w", f.resume, err)
+		}
 	}
 	names := ds.ClassNames
 	if len(names) != cfg.Classes {

@@ -60,7 +60,7 @@ Fashion-MNIST sample built into the binary.`,
 		SilenceErrors: true,
 	}
 	root.SetContext(ctx)
-	root.AddCommand(newTrainCmd(), newEvalCmd(), newDownloadCmd(), newArchsCmd(), newBenchCmd(), newExportCmd(), newInferCmd(), newSummaryCmd())
+	root.AddCommand(newTrainCmd(), newEvalCmd(), newDownloadCmd(), newArchsCmd(), newBenchCmd(), newExportCmd(), newInferCmd(), newSummaryCmd(), newConvertCmd())
 	return root
 }
 
