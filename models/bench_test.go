@@ -49,3 +49,35 @@ func benchStep(b *testing.B, arch string, batch int, train bool) {
 func BenchmarkTrainStepTernResNet20(b *testing.B) { benchStep(b, "tern_resnet20", 128, true) }
 func BenchmarkTrainStepResNet20(b *testing.B)     { benchStep(b, "resnet20", 128, true) }
 func BenchmarkInferResNet20(b *testing.B)         { benchStep(b, "resnet20", 128, false) }
+
+// TestTrainStepDoesNotAllocate checks on a small input what the benchmarks
+// show with -benchmem: once its buffers are sized, a training step (forward,
+// loss, backward) of a ternary ResNet allocates nothing.
+func TestTrainStepDoesNotAllocate(t *testing.T) {
+	s, err := New("tern_resnet20", Config{InC: 3, H: 8, W: 8, Classes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Build(s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Init(1)
+	r := rand.New(rand.NewPCG(3, 4))
+	x := tensor.New(4, 3, 8, 8)
+	for i := range x.Data {
+		x.Data[i] = float32(r.NormFloat64())
+	}
+	y := []int32{1, 2, 3, 4}
+	var ce nn.CrossEntropy
+	step := func() {
+		ce.Forward(n.Forward(x, true), y)
+		n.Backward(ce.Backward())
+	}
+	for i := 0; i < 3; i++ {
+		step()
+	}
+	if a := testing.AllocsPerRun(10, step); a != 0 {
+		t.Fatalf("a training step allocates %v times", a)
+	}
+}

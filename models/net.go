@@ -140,7 +140,7 @@ func (n *Net) fuseReLU() {
 		default:
 			continue
 		}
-		n.Layers[i] = nn.Identity{}
+		n.Layers[i] = &nn.Identity{}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/tnn-go/tnn/internal/parallel"
+	"github.com/tnn-go/tnn/internal/vec"
 	"github.com/tnn-go/tnn/tensor"
 )
 
@@ -21,10 +22,23 @@ type BatchNorm struct {
 	// activation, which in a ResNet cost as much as the BatchNorm itself.
 	ReLU bool
 
-	prefix       string
-	x, y, dx     *tensor.Tensor // x is kept to recompute x̂ in Backward rather than store it
-	invStd, mean []float32
-	trained      bool // last forward used batch statistics
+	prefix string
+	x, y   *tensor.Tensor // x is kept to recompute x̂ (and the ReLU mask) in Backward rather than store them
+	dx     *tensor.Tensor
+	dxs    [1]*tensor.Tensor
+	// Per channel, the transform of the last forward: its statistics and
+	// the weight and bias it used. Backward recomputes the ReLU mask from x
+	// with exactly these values, so it matches the forward output bit for bit.
+	tf      []vec.BN
+	trained bool // last forward used batch statistics
+
+	// The call in flight, read by the per-channel workers.
+	dy     *tensor.Tensor
+	n, hw  int
+	needDx bool
+	stats  [][]float32 // per-worker row statistics
+	fwd    func(lo, hi, worker int)
+	bwd    func(lo, hi, worker int)
 }
 
 // NewBatchNorm makes a BatchNorm with parameters named prefix.weight etc.
@@ -37,8 +51,7 @@ func NewBatchNorm(prefix string, c int) *BatchNorm {
 	b.RunningVar = tensor.New(c)
 	b.RunningVar.Fill(1)
 	b.NumBatchesTracked = tensor.New()
-	b.invStd = make([]float32, c)
-	b.mean = make([]float32, c)
+	b.tf = make([]vec.BN, c)
 	return b
 }
 
@@ -54,144 +67,118 @@ func (b *BatchNorm) dims(x *tensor.Tensor) (n, hw int) {
 
 func (b *BatchNorm) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	x := in[0]
-	n, hw := b.dims(x)
-	c := b.C
+	if b.fwd == nil {
+		// Bound once: a method value made per call would be a fresh
+		// allocation, since the pool's goroutines make it escape.
+		b.fwd, b.bwd = b.forwardChannels, b.backwardChannels
+	}
+	b.n, b.hw = b.dims(x)
 	b.y = ensure(b.y, x.Shape...)
 	b.x = x
 	b.trained = train
 	if train {
 		b.NumBatchesTracked.Data[0]++
+		b.stats = scratch(b.stats, parallel.Threads(), 3*b.n)
 	}
-	gamma, beta := b.Weight.Data.Data, b.Bias.Data.Data
-	parallel.For(c, func(lo, hi, _ int) {
-		for ch := lo; ch < hi; ch++ {
-			var mean, invStd float32
-			if train {
-				// Row sums in float32 (at most H·W terms), totals in float64:
-				// batch statistics cover up to millions of values.
-				var s float64
-				for i := 0; i < n; i++ {
-					var r float32
-					for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-						r += v
-					}
-					s += float64(r)
-				}
-				cnt := float64(n * hw)
-				m := s / cnt
-				m32 := float32(m)
-				var ss float64
-				for i := 0; i < n; i++ {
-					var r float32
-					for _, v := range x.Data[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-						d := v - m32
-						r += d * d
-					}
-					ss += float64(r)
-				}
-				v := ss / cnt
-				mean = float32(m)
-				invStd = float32(1 / math.Sqrt(v+float64(b.Eps)))
-				mom := b.Momentum
-				unbiased := v
-				if cnt > 1 {
-					unbiased = ss / (cnt - 1)
-				}
-				b.RunningMean.Data[ch] = (1-mom)*b.RunningMean.Data[ch] + mom*mean
-				b.RunningVar.Data[ch] = (1-mom)*b.RunningVar.Data[ch] + mom*float32(unbiased)
-			} else {
-				mean = b.RunningMean.Data[ch]
-				invStd = float32(1 / math.Sqrt(float64(b.RunningVar.Data[ch])+float64(b.Eps)))
-			}
-			b.mean[ch], b.invStd[ch] = mean, invStd
-			g, bt := gamma[ch], beta[ch]
-			for i := 0; i < n; i++ {
-				off := (i*c + ch) * hw
-				xs := x.Data[off : off+hw]
-				ys := b.y.Data[off : off+hw]
-				if b.ReLU {
-					for j, v := range xs {
-						ys[j] = max((v-mean)*invStd*g+bt, 0)
-					}
-					continue
-				}
-				for j, v := range xs {
-					ys[j] = (v-mean)*invStd*g + bt
-				}
-			}
-		}
-	})
+	parallel.For(b.C, b.fwd)
 	return b.y
+}
+
+// forwardChannels normalises channels [lo, hi). In training the statistics
+// come from vec.RowStats: each image's plane is summed and then centred on
+// its own mean while it is still in cache, and the planes are combined in
+// float64 with Chan et al.'s update, Σ(x−m)² = Σ_r [Q_r + 2(m_r−m)·D_r +
+// hw·(m_r−m)²]. That is as robust as the textbook two-pass variance (no
+// sum-of-squares cancellation, whatever the mean) but reads x from memory once.
+func (b *BatchNorm) forwardChannels(lo, hi, worker int) {
+	n, hw, c := b.n, b.hw, b.C
+	x := b.x.Data
+	gamma, beta := b.Weight.Data.Data, b.Bias.Data.Data
+	for ch := lo; ch < hi; ch++ {
+		var mean, invStd float32
+		if b.trained {
+			st := b.stats[worker][:3*n]
+			vec.RowStats(x[ch*hw:], n, hw, c*hw, st)
+			var s float64
+			for r := 0; r < n; r++ {
+				s += float64(st[3*r])
+			}
+			cnt := float64(n * hw)
+			m := s / cnt
+			var m2 float64
+			for r := 0; r < n; r++ {
+				// The row mean exactly as the kernel centred on it.
+				dm := float64(st[3*r]/float32(hw)) - m
+				m2 += float64(st[3*r+1]) + 2*dm*float64(st[3*r+2]) + float64(hw)*dm*dm
+			}
+			m2 = max(m2, 0)
+			v := m2 / cnt
+			mean = float32(m)
+			invStd = float32(1 / math.Sqrt(v+float64(b.Eps)))
+			mom := b.Momentum
+			unbiased := v
+			if cnt > 1 {
+				unbiased = m2 / (cnt - 1)
+			}
+			b.RunningMean.Data[ch] = (1-mom)*b.RunningMean.Data[ch] + mom*mean
+			b.RunningVar.Data[ch] = (1-mom)*b.RunningVar.Data[ch] + mom*float32(unbiased)
+		} else {
+			mean = b.RunningMean.Data[ch]
+			invStd = float32(1 / math.Sqrt(float64(b.RunningVar.Data[ch])+float64(b.Eps)))
+		}
+		t := vec.BN{Mean: mean, InvStd: invStd, Gamma: gamma[ch], Beta: beta[ch]}
+		b.tf[ch] = t
+		vec.Normalize(b.y.Data[ch*hw:], x[ch*hw:], n, hw, c*hw, t, b.ReLU)
+	}
 }
 
 // Backward uses the batch-statistics gradient in training and the affine
 // gradient of frozen statistics after an eval-mode forward.
 func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
-	n, hw := b.dims(dy)
-	c := b.C
+	b.n, b.hw = b.dims(dy)
 	if needDx {
 		b.dx = ensure(b.dx, dy.Shape...)
 	}
-	gamma := b.Weight.Data.Data
-	gg, gb := b.Weight.Grad.Data, b.Bias.Grad.Data
-	cnt := float32(n * hw)
-	parallel.For(c, func(lo, hi, _ int) {
-		for ch := lo; ch < hi; ch++ {
-			// Row sums in float32 (at most H·W terms), totals in float64.
-			mean, invStd := b.mean[ch], b.invStd[ch]
-			var sdy, sdyx float64
-			for i := 0; i < n; i++ {
-				off := (i*c + ch) * hw
-				xs := b.x.Data[off : off+hw]
-				ys := b.y.Data[off : off+hw]
-				var s1, s2 float32
-				dys := dy.Data[off : off+hw]
-				if b.ReLU {
-					for j, d := range dys {
-						d = passPositive(d, ys[j])
-						s1 += d
-						s2 += d * ((xs[j] - mean) * invStd)
-					}
-				} else {
-					for j, d := range dys {
-						s1 += d
-						s2 += d * ((xs[j] - mean) * invStd)
-					}
-				}
-				sdy += float64(s1)
-				sdyx += float64(s2)
-			}
-			gg[ch], gb[ch] = float32(sdyx), float32(sdy)
-			if !needDx {
-				continue
-			}
-			k := gamma[ch] * b.invStd[ch]
-			mdy, mdyx := float32(sdy)/cnt, float32(sdyx)/cnt
-			if !b.trained {
-				mdy, mdyx = 0, 0
-			}
-			for i := 0; i < n; i++ {
-				off := (i*c + ch) * hw
-				xs := b.x.Data[off : off+hw]
-				ys := b.y.Data[off : off+hw]
-				dx := b.dx.Data[off : off+hw]
-				dys := dy.Data[off : off+hw]
-				if b.ReLU {
-					for j, d := range dys {
-						dx[j] = k * (passPositive(d, ys[j]) - mdy - (xs[j]-mean)*invStd*mdyx)
-					}
-				} else {
-					for j, d := range dys {
-						dx[j] = k * (d - mdy - (xs[j]-mean)*invStd*mdyx)
-					}
-				}
-			}
-		}
-	})
-	if !needDx {
-		return []*tensor.Tensor{nil}
+	b.dy, b.needDx = dy, needDx
+	b.stats = scratch(b.stats, parallel.Threads(), 2*b.n)
+	parallel.For(b.C, b.bwd)
+	b.dy = nil
+	b.dxs[0] = nil
+	if needDx {
+		b.dxs[0] = b.dx
 	}
-	return []*tensor.Tensor{b.dx}
+	return b.dxs[:]
+}
+
+// backwardChannels computes, per channel, Σd and Σd·(x−mean) (row sums in
+// float32, totals in float64), the weight and bias gradients, and then
+// dx = γ·invStd·(d − mean(d) − x̂·mean(d·x̂)), as PyTorch does.
+func (b *BatchNorm) backwardChannels(lo, hi, worker int) {
+	n, hw, c := b.n, b.hw, b.C
+	x, dy := b.x.Data, b.dy.Data
+	gg, gb := b.Weight.Grad.Data, b.Bias.Grad.Data
+	cnt := float64(n * hw)
+	st := b.stats[worker][:2*n]
+	for ch := lo; ch < hi; ch++ {
+		t := b.tf[ch]
+		off := ch * hw
+		vec.GradStats(dy[off:], x[off:], n, hw, c*hw, t, b.ReLU, st)
+		var sdy, sdyx float64
+		for r := 0; r < n; r++ {
+			sdy += float64(st[2*r])
+			sdyx += float64(st[2*r+1])
+		}
+		is := float64(t.InvStd)
+		gg[ch], gb[ch] = float32(sdyx*is), float32(sdy)
+		if !b.needDx {
+			continue
+		}
+		var mdy, r float32
+		if b.trained {
+			mdy, r = float32(sdy/cnt), float32(sdyx*is*is/cnt)
+		}
+		vec.GradApply(b.dx.Data[off:], dy[off:], x[off:], n, hw, c*hw, t, b.ReLU, r, mdy, t.Gamma*t.InvStd)
+	}
 }
 
 func (b *BatchNorm) Params() []*Param { return []*Param{b.Weight, b.Bias} }

@@ -3,6 +3,7 @@ package nn
 import (
 	"github.com/tnn-go/tnn/gemm"
 	"github.com/tnn-go/tnn/internal/parallel"
+	"github.com/tnn-go/tnn/internal/vec"
 	"github.com/tnn-go/tnn/tensor"
 )
 
@@ -19,11 +20,15 @@ type Conv2d struct {
 	wflip []float32 // wq transposed and flipped, for the input gradient
 	x     *tensor.Tensor
 	y, dx *tensor.Tensor
+	dxs   [1]*tensor.Tensor
 	cols  [][]float32 // per-worker im2col buffers
 	dcols [][]float32
 	dws   [][]float32 // per-worker partial weight gradients
 	dbs   [][]float32
 	gq    []float32
+
+	call     convCall
+	fwd, bwd func(lo, hi, worker int)
 }
 
 // NewConv2d makes a convolution whose parameters are named prefix.weight and prefix.bias.
@@ -57,123 +62,123 @@ func (c *Conv2d) EffectiveWeight() []float32 {
 // direct reports whether im2col is the identity (1×1, stride 1, no padding).
 func (c *Conv2d) direct() bool { return c.KH == 1 && c.KW == 1 && c.Stride == 1 && c.Pad == 0 }
 
-func (c *Conv2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
-	x := in[0]
-	c.x = x
-	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
-	ho, wo := c.OutSize(h, w)
-	c.y = ensure(c.y, n, c.OutC, ho, wo)
-	wq := c.EffectiveWeight()
-	k := c.InC * c.KH * c.KW
-	hw := ho * wo
-	inSz, outSz := c.InC*h*w, c.OutC*hw
-	if !c.direct() {
-		c.cols = scratch(c.cols, parallel.Threads(), k*hw)
-	}
-	parallel.For(n, func(lo, hi, wk int) {
-		for i := lo; i < hi; i++ {
-			xi := x.Data[i*inSz : (i+1)*inSz]
-			col := xi
-			if !c.direct() {
-				col = c.cols[wk]
-				Im2col(xi, col, c.InC, h, w, c.KH, c.KW, c.Stride, c.Pad, ho, wo)
-			}
-			yi := c.y.Data[i*outSz : (i+1)*outSz]
-			gemm.Sgemm(false, false, c.OutC, hw, k, 1, wq, k, col, hw, 0, yi, hw)
-			if c.Bias != nil {
-				for o, b := range c.Bias.Data.Data {
-					row := yi[o*hw : (o+1)*hw]
-					for j := range row {
-						row[j] += b
-					}
-				}
-			}
-		}
-	})
-	return c.y
+// convCall holds the sizes and operands of the Forward or Backward in
+// flight, which the per-image workers read: they are bound once as method
+// values (fwd, bwd) so that a call allocates nothing.
+type convCall struct {
+	x, dy               *tensor.Tensor
+	wq                  []float32
+	n, h, w, ho, wo     int
+	k, kT, hw           int
+	inSz, outSz         int
+	needDx, same, isDir bool
 }
 
-func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
-	x := c.x
-	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
-	ho, wo := dy.Shape[2], dy.Shape[3]
-	k := c.InC * c.KH * c.KW
-	hw := ho * wo
-	inSz, outSz := c.InC*h*w, c.OutC*hw
-	workers := parallel.Threads()
-	wq := c.wq
-	if c.Quant == nil {
-		wq = c.Weight.Data.Data
+func (c *Conv2d) bind() {
+	if c.fwd == nil {
+		c.fwd, c.bwd = c.forwardImages, c.backwardImages
 	}
-	if needDx {
-		c.dx = ensure(c.dx, x.Shape...)
-	}
+}
+
+func (c *Conv2d) setup(x *tensor.Tensor, ho, wo int) {
+	a := &c.call
+	a.x = x
+	a.n, a.h, a.w = x.Shape[0], x.Shape[2], x.Shape[3]
+	a.ho, a.wo = ho, wo
+	a.k = c.InC * c.KH * c.KW
+	a.kT = c.OutC * c.KH * c.KW
+	a.hw = ho * wo
+	a.inSz, a.outSz = c.InC*a.h*a.w, c.OutC*a.hw
+	a.isDir = c.direct()
 	// For same-size stride-1 convolutions the input gradient is itself a
 	// same convolution of dY with the flipped, transposed kernel: im2col of dY
 	// plus a GEMM, which is cheaper than a GEMM plus the scatter-add of col2im.
-	same := c.Stride == 1 && ho == h && wo == w && !c.direct()
-	kT := c.OutC * c.KH * c.KW
-	if !c.direct() {
-		c.cols = scratch(c.cols, workers, k*hw)
+	a.same = c.Stride == 1 && a.ho == a.h && a.wo == a.w && !a.isDir
+}
+
+func (c *Conv2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
+	c.bind()
+	x := in[0]
+	c.x = x
+	ho, wo := c.OutSize(x.Shape[2], x.Shape[3])
+	c.setup(x, ho, wo)
+	a := &c.call
+	c.y = ensure(c.y, a.n, c.OutC, ho, wo)
+	a.wq = c.EffectiveWeight()
+	if !a.isDir {
+		c.cols = scratch(c.cols, parallel.Threads(), a.k*a.hw)
+	}
+	parallel.For(a.n, c.fwd)
+	a.x = nil
+	return c.y
+}
+
+func (c *Conv2d) forwardImages(lo, hi, wk int) {
+	a := &c.call
+	x := a.x
+	for i := lo; i < hi; i++ {
+		xi := x.Data[i*a.inSz : (i+1)*a.inSz]
+		yi := c.y.Data[i*a.outSz : (i+1)*a.outSz]
+		col := xi
+		if !a.isDir {
+			col = c.cols[wk]
+			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
+		}
+		gemm.Sgemm(false, false, c.OutC, a.hw, a.k, 1, a.wq, a.k, col, a.hw, 0, yi, a.hw)
+		if c.Bias != nil {
+			for o, b := range c.Bias.Data.Data {
+				row := yi[o*a.hw : (o+1)*a.hw]
+				for j := range row {
+					row[j] += b
+				}
+			}
+		}
+	}
+}
+
+func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	c.bind()
+	c.setup(c.x, dy.Shape[2], dy.Shape[3])
+	a := &c.call
+	a.dy, a.needDx = dy, needDx
+	workers := parallel.Threads()
+	a.wq = c.wq
+	if c.Quant == nil {
+		a.wq = c.Weight.Data.Data
+	}
+	if needDx {
+		c.dx = ensure(c.dx, c.x.Shape...)
+	}
+	switch {
+	case a.same && needDx:
+		// im2col(dY) reuses the buffer of im2col(X) once the weight
+		// gradient has read it: one buffer less in L2.
+		c.cols = scratch(c.cols, workers, max(a.k, a.kT)*a.hw)
+	case !a.isDir:
+		c.cols = scratch(c.cols, workers, a.k*a.hw)
 		if needDx {
-			c.dcols = scratch(c.dcols, workers, max(k, kT)*hw)
+			c.dcols = scratch(c.dcols, workers, a.k*a.hw)
 		}
 	}
-	if needDx && same {
-		if len(c.wflip) != len(wq) {
-			c.wflip = make([]float32, len(wq))
+	if needDx && a.same {
+		if len(c.wflip) != len(a.wq) {
+			c.wflip = make([]float32, len(a.wq))
 		}
-		flipKernel(wq, c.wflip, c.OutC, c.InC, c.KH, c.KW)
+		flipKernel(a.wq, c.wflip, c.OutC, c.InC, c.KH, c.KW)
 	}
-	c.dws = scratch(c.dws, workers, c.OutC*k)
+	c.dws = scratch(c.dws, workers, c.OutC*a.k)
 	if c.Bias != nil {
 		c.dbs = scratch(c.dbs, workers, c.OutC)
 	}
-	used := min(workers, n)
+	used := min(workers, a.n)
 	for wk := 0; wk < used; wk++ {
 		clear(c.dws[wk])
 		if c.Bias != nil {
 			clear(c.dbs[wk])
 		}
 	}
-	parallel.For(n, func(lo, hi, wk int) {
-		dw := c.dws[wk]
-		for i := lo; i < hi; i++ {
-			xi := x.Data[i*inSz : (i+1)*inSz]
-			dyi := dy.Data[i*outSz : (i+1)*outSz]
-			col := xi
-			if !c.direct() {
-				col = c.cols[wk]
-				Im2col(xi, col, c.InC, h, w, c.KH, c.KW, c.Stride, c.Pad, ho, wo)
-			}
-			gemm.Sgemm(false, true, c.OutC, k, hw, 1, dyi, hw, col, hw, 1, dw, k)
-			if c.Bias != nil {
-				db := c.dbs[wk]
-				for o := range db {
-					var s float32
-					for _, v := range dyi[o*hw : (o+1)*hw] {
-						s += v
-					}
-					db[o] += s
-				}
-			}
-			if needDx {
-				dxi := c.dx.Data[i*inSz : (i+1)*inSz]
-				switch {
-				case c.direct():
-					gemm.Sgemm(true, false, k, hw, c.OutC, 1, wq, k, dyi, hw, 0, dxi, hw)
-				case same:
-					dcol := c.dcols[wk]
-					im2colSame(dyi, dcol, c.OutC, h, w, c.KH, c.KW, c.Pad)
-					gemm.Sgemm(false, false, c.InC, hw, kT, 1, c.wflip, kT, dcol, hw, 0, dxi, hw)
-				default:
-					dcol := c.dcols[wk]
-					gemm.Sgemm(true, false, k, hw, c.OutC, 1, wq, k, dyi, hw, 0, dcol, hw)
-					col2im(dcol, dxi, c.InC, h, w, c.KH, c.KW, c.Stride, c.Pad, ho, wo)
-				}
-			}
-		}
-	})
+	parallel.For(a.n, c.bwd)
+	a.dy = nil
 	// Reduce the per-worker partials in a fixed order so that a run is
 	// bit-reproducible for a given thread count.
 	gw := c.Weight.Grad.Data
@@ -185,9 +190,7 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	}
 	copy(gw, c.dws[0])
 	for wk := 1; wk < used; wk++ {
-		for j, v := range c.dws[wk] {
-			gw[j] += v
-		}
+		vec.Add(gw, gw, c.dws[wk], false)
 	}
 	if c.Quant != nil {
 		c.Quant.Backward(c.Weight.Data.Data, c.gq, c.Weight.Grad.Data)
@@ -196,15 +199,64 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 		gb := c.Bias.Grad.Data
 		copy(gb, c.dbs[0])
 		for wk := 1; wk < used; wk++ {
-			for j, v := range c.dbs[wk] {
-				gb[j] += v
+			vec.Add(gb, gb, c.dbs[wk], false)
+		}
+	}
+	c.dxs[0] = nil
+	if needDx {
+		c.dxs[0] = c.dx
+	}
+	return c.dxs[:]
+}
+
+func (c *Conv2d) backwardImages(lo, hi, wk int) {
+	a := &c.call
+	x, dy := a.x, a.dy
+	dw := c.dws[wk]
+	hw := a.hw
+	for i := lo; i < hi; i++ {
+		xi := x.Data[i*a.inSz : (i+1)*a.inSz]
+		dyi := dy.Data[i*a.outSz : (i+1)*a.outSz]
+		var dxi []float32
+		if a.needDx {
+			dxi = c.dx.Data[i*a.inSz : (i+1)*a.inSz]
+		}
+		if c.Bias != nil {
+			db := c.dbs[wk]
+			for o := range db {
+				var s float32
+				for _, v := range dyi[o*hw : (o+1)*hw] {
+					s += v
+				}
+				db[o] += s
+			}
+		}
+		switch {
+		case a.isDir:
+			gemm.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, xi, hw, 1, dw, a.k)
+			if a.needDx {
+				gemm.Sgemm(true, false, a.k, hw, c.OutC, 1, a.wq, a.k, dyi, hw, 0, dxi, hw)
+			}
+		case a.same:
+			col := c.cols[wk][:a.k*hw]
+			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, 1, c.Pad, a.h, a.w)
+			gemm.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, col, hw, 1, dw, a.k)
+			if a.needDx {
+				dcol := col[:a.kT*hw]
+				Im2col(dyi, dcol, c.OutC, a.h, a.w, c.KH, c.KW, 1, c.Pad, a.h, a.w)
+				gemm.Sgemm(false, false, c.InC, hw, a.kT, 1, c.wflip, a.kT, dcol, hw, 0, dxi, hw)
+			}
+		default:
+			col := c.cols[wk]
+			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
+			gemm.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, col, hw, 1, dw, a.k)
+			if a.needDx {
+				dcol := c.dcols[wk]
+				gemm.Sgemm(true, false, a.k, hw, c.OutC, 1, a.wq, a.k, dyi, hw, 0, dcol, hw)
+				col2im(dcol, dxi, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 			}
 		}
 	}
-	if !needDx {
-		return []*tensor.Tensor{nil}
-	}
-	return []*tensor.Tensor{c.dx}
 }
 
 func (c *Conv2d) Params() []*Param {
@@ -219,16 +271,20 @@ func (c *Conv2d) Buffers() []tensor.Named { return nil }
 // Im2col lays out the receptive fields of one C×H×W image as the columns of
 // a (C·KH·KW) × (HO·WO) matrix; out-of-image taps are zero.
 func Im2col(x, col []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
+	hw := h * w
 	if stride == 1 && ho == h && wo == w {
-		im2colSame(x, col, ch, h, w, kh, kw, pad)
+		// "Same" convolutions, the 3×3 ones of a ResNet: each row of col is
+		// a channel plane shifted, which vec builds with block copies.
+		vec.Im2colSame(col[:ch*kh*kw*hw], x[:ch*hw], ch, h, w, kh, kw, pad, 0, h)
 		return
 	}
-	hw := ho * wo
+	ohw := ho * wo
 	for c := 0; c < ch; c++ {
-		xc := x[c*h*w : (c+1)*h*w]
+		xc := x[c*hw:][:hw]
 		for ki := 0; ki < kh; ki++ {
 			for kj := 0; kj < kw; kj++ {
-				row := col[((c*kh+ki)*kw+kj)*hw:][:hw]
+				row := col[((c*kh+ki)*kw+kj)*ohw:][:ohw]
+				lo, hi := validSpan(w, wo, kj, stride, pad)
 				for oh := 0; oh < ho; oh++ {
 					ih := oh*stride - pad + ki
 					dst := row[oh*wo : (oh+1)*wo]
@@ -237,24 +293,20 @@ func Im2col(x, col []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
 						continue
 					}
 					src := xc[ih*w : (ih+1)*w]
-					if stride == 1 {
-						// Contiguous run: only the ends can fall outside the image.
-						lo := min(max(0, pad-kj), wo)
-						hi := max(min(wo, w+pad-kj), lo)
-						clear(dst[:lo])
-						if hi > lo {
-							copy(dst[lo:hi], src[lo-pad+kj:hi-pad+kj])
-						}
-						clear(dst[hi:])
-						continue
+					for ow := range dst[:lo] {
+						dst[ow] = 0
 					}
-					for ow := range dst {
-						iw := ow*stride - pad + kj
-						if iw < 0 || iw >= w {
-							dst[ow] = 0
-						} else {
+					iw := lo*stride - pad + kj
+					if stride == 1 {
+						copy(dst[lo:hi], src[iw:])
+					} else {
+						for ow := lo; ow < hi; ow++ {
 							dst[ow] = src[iw]
+							iw += stride
 						}
+					}
+					for ow := hi; ow < wo; ow++ {
+						dst[ow] = 0
 					}
 				}
 			}
@@ -262,20 +314,30 @@ func Im2col(x, col []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
 	}
 }
 
+// validSpan returns the outputs [lo, hi) of a row of wo whose tap kj reads
+// inside the image row: 0 ≤ ow·stride − pad + kj < w.
+func validSpan(w, wo, kj, stride, pad int) (lo, hi int) {
+	if d := pad - kj; d > 0 {
+		lo = (d + stride - 1) / stride
+	}
+	if e := w - 1 + pad - kj; e >= 0 {
+		hi = e/stride + 1
+	}
+	hi = min(hi, wo)
+	return min(lo, hi), hi
+}
+
 // col2im is the adjoint of im2col: it sums the column entries back into the
 // image positions they were read from.
 func col2im(col, x []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
-	if stride == 1 && ho == h && wo == w {
-		col2imSame(col, x, ch, h, w, kh, kw, pad)
-		return
-	}
 	clear(x)
-	hw := ho * wo
+	hw, ohw := h*w, ho*wo
 	for c := 0; c < ch; c++ {
-		xc := x[c*h*w : (c+1)*h*w]
+		xc := x[c*hw:][:hw]
 		for ki := 0; ki < kh; ki++ {
 			for kj := 0; kj < kw; kj++ {
-				row := col[((c*kh+ki)*kw+kj)*hw:][:hw]
+				row := col[((c*kh+ki)*kw+kj)*ohw:][:ohw]
+				lo, hi := validSpan(w, wo, kj, stride, pad)
 				for oh := 0; oh < ho; oh++ {
 					ih := oh*stride - pad + ki
 					if ih < 0 || ih >= h {
@@ -283,124 +345,11 @@ func col2im(col, x []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
 					}
 					dst := xc[ih*w : (ih+1)*w]
 					src := row[oh*wo : (oh+1)*wo]
-					if stride == 1 {
-						lo := min(max(0, pad-kj), wo)
-						hi := max(min(wo, w+pad-kj), lo)
-						if hi > lo {
-							d := dst[lo-pad+kj : hi-pad+kj]
-							for j, v := range src[lo:hi] {
-								d[j] += v
-							}
-						}
-						continue
+					iw := lo*stride - pad + kj
+					for _, v := range src[lo:hi] {
+						dst[iw] += v
+						iw += stride
 					}
-					for ow, v := range src {
-						iw := ow*stride - pad + kj
-						if iw >= 0 && iw < w {
-							dst[iw] += v
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
-// For "same" convolutions (stride 1, output size = input size, e.g. 3×3 with
-// padding 1) each im2col row is the whole channel plane shifted by
-// (ki−pad)·w + (kj−pad): one long copy, then the taps that wrapped around a
-// row edge and the rows that fell off the top or bottom are zeroed. This is
-// several times faster than row-by-row copies of 7–32 floats.
-
-// sameSpan returns, for tap (ki, kj), the output range [lo, hi) whose source
-// index o+shift stays inside the plane, and the shift.
-func sameSpan(h, w, ki, kj, pad int) (lo, hi, shift int) {
-	dy, dx := ki-pad, kj-pad
-	lo, hi = max(0, -dy)*w, min(h, h-dy)*w
-	return lo, max(hi, lo), dy*w + dx
-}
-
-func im2colSame(x, col []float32, ch, h, w, kh, kw, pad int) {
-	hw := h * w
-	for c := 0; c < ch; c++ {
-		xc := x[c*hw : (c+1)*hw]
-		for ki := 0; ki < kh; ki++ {
-			for kj := 0; kj < kw; kj++ {
-				row := col[((c*kh+ki)*kw+kj)*hw:][:hw]
-				lo, hi, shift := sameSpan(h, w, ki, kj, pad)
-				clear(row[:lo])
-				clear(row[hi:])
-				if hi == lo {
-					continue
-				}
-				// Source indices o+shift for o in [lo, hi) may run one
-				// column past either end of the plane; clamp, then zero.
-				s0, s1 := lo+shift, hi+shift
-				d0, d1 := lo, hi
-				if s0 < 0 {
-					d0 -= s0
-					s0 = 0
-				}
-				if s1 > hw {
-					d1 -= s1 - hw
-					s1 = hw
-				}
-				clear(row[lo:d0])
-				clear(row[d1:hi])
-				copy(row[d0:d1], xc[s0:s1])
-				dx := kj - pad
-				if dx == 0 {
-					continue
-				}
-				// Columns whose tap falls left (dx<0) or right (dx>0) of the image.
-				for r := lo / w; r < hi/w; r++ {
-					base := r * w
-					if dx < 0 {
-						clear(row[base : base-dx])
-					} else {
-						clear(row[base+w-dx : base+w])
-					}
-				}
-			}
-		}
-	}
-}
-
-// col2imSame is im2colSame's adjoint. It zeroes the wrapped taps of col in
-// place (col is scratch) so each row can be added to the plane in one pass.
-func col2imSame(col, x []float32, ch, h, w, kh, kw, pad int) {
-	hw := h * w
-	clear(x)
-	for c := 0; c < ch; c++ {
-		xc := x[c*hw : (c+1)*hw]
-		for ki := 0; ki < kh; ki++ {
-			for kj := 0; kj < kw; kj++ {
-				row := col[((c*kh+ki)*kw+kj)*hw:][:hw]
-				lo, hi, shift := sameSpan(h, w, ki, kj, pad)
-				if hi == lo {
-					continue
-				}
-				dx := kj - pad
-				if dx != 0 {
-					for r := lo / w; r < hi/w; r++ {
-						base := r * w
-						if dx < 0 {
-							clear(row[base : base-dx])
-						} else {
-							clear(row[base+w-dx : base+w])
-						}
-					}
-				}
-				s0, s1 := lo+shift, hi+shift
-				d0 := lo
-				if s0 < 0 {
-					d0 -= s0
-					s0 = 0
-				}
-				s1 = min(s1, hw)
-				dst := xc[s0:s1]
-				for i, v := range row[d0 : d0+len(dst)] {
-					dst[i] += v
 				}
 			}
 		}

@@ -166,7 +166,7 @@ func TestParameterFreeGrads(t *testing.T) {
 	gradCheck(t, "add", &Add{}, []*tensor.Tensor{randTensor(r, 2, 3), randTensor(r, 2, 3)}, true, 1e-2, 1e-3)
 	gradCheck(t, "add+relu", &Add{ReLU: true}, []*tensor.Tensor{randTensor(r, 2, 3, 3), randTensor(r, 2, 3, 3)}, true, 1e-2, 1e-3)
 	gradCheck(t, "add3", &Add{}, []*tensor.Tensor{randTensor(r, 2, 3), randTensor(r, 2, 3), randTensor(r, 2, 3)}, true, 1e-2, 1e-3)
-	gradCheck(t, "identity", Identity{}, []*tensor.Tensor{randTensor(r, 2, 3)}, true, 1e-2, 1e-3)
+	gradCheck(t, "identity", &Identity{}, []*tensor.Tensor{randTensor(r, 2, 3)}, true, 1e-2, 1e-3)
 }
 
 func TestCrossEntropyGrad(t *testing.T) {
@@ -256,6 +256,7 @@ func TestIm2colPaths(t *testing.T) {
 	for _, c := range []struct{ ch, h, w, k, s, p int }{
 		{2, 5, 5, 3, 1, 1}, {1, 1, 1, 3, 1, 1}, {3, 2, 7, 3, 1, 1}, {2, 7, 2, 5, 1, 2}, {1, 3, 3, 5, 1, 2},
 		{2, 6, 5, 3, 2, 1}, {1, 4, 4, 1, 1, 0}, {2, 8, 9, 3, 1, 0}, {1, 9, 9, 7, 1, 3}, {2, 4, 3, 2, 1, 1},
+		{1, 32, 32, 7, 2, 3}, {2, 8, 7, 1, 2, 0}, {1, 11, 10, 5, 3, 2}, {2, 16, 16, 3, 2, 1},
 	} {
 		ho, wo := (c.h+2*c.p-c.k)/c.s+1, (c.w+2*c.p-c.k)/c.s+1
 		x := randTensor(r, c.ch*c.h*c.w).Data

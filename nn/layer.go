@@ -1,6 +1,8 @@
 // Package nn holds the layers of the CPU training engine. Each layer has one
 // explicit Forward and one explicit Backward, owns its output and input-gradient
-// buffers, and reuses them from step to step.
+// buffers, and reuses them from step to step: once sized, a training step
+// allocates nothing. The elementwise and reduction loops (BatchNorm, ReLU,
+// residual sums, im2col) are package internal/vec's SIMD kernels.
 //
 // Conventions: activations are NCHW float32. Backward overwrites (does not
 // accumulate into) Param.Grad, since a layer's parameters are used once per

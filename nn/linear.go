@@ -17,6 +17,18 @@ type Linear struct {
 	gq    []float32
 	x     *tensor.Tensor
 	y, dx *tensor.Tensor
+	dxs   [1]*tensor.Tensor
+
+	// The call in flight, for the workers bound once in fwd, dwFn, dxFn.
+	w               []float32
+	dy              *tensor.Tensor
+	fwd, dwFn, dxFn func(lo, hi, worker int)
+}
+
+func (l *Linear) bind() {
+	if l.fwd == nil {
+		l.fwd, l.dwFn, l.dxFn = l.forwardRows, l.weightGradRows, l.inputGradRows
+	}
 }
 
 // NewLinear makes a Linear layer with parameters prefix.weight and prefix.bias.
@@ -42,63 +54,79 @@ func (l *Linear) EffectiveWeight() []float32 {
 }
 
 func (l *Linear) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
+	l.bind()
 	x := in[0]
 	n := x.Shape[0]
 	l.x = x
 	l.y = ensure(l.y, n, l.Out)
-	w := l.EffectiveWeight()
-	parallel.For(n, func(lo, hi, _ int) {
-		rows := hi - lo
-		y := l.y.Data[lo*l.Out : hi*l.Out]
-		gemm.Sgemm(false, true, rows, l.Out, l.In, 1, x.Data[lo*l.In:hi*l.In], l.In, w, l.In, 0, y, l.Out)
-		if l.Bias != nil {
-			for r := 0; r < rows; r++ {
-				yr := y[r*l.Out : (r+1)*l.Out]
-				for j, b := range l.Bias.Data.Data {
-					yr[j] += b
-				}
-			}
-		}
-	})
+	l.w = l.EffectiveWeight()
+	parallel.For(n, l.fwd)
 	return l.y
 }
 
-func (l *Linear) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
-	n := dy.Shape[0]
-	gw := l.Weight.Grad.Data
-	w := l.Weight.Data.Data
-	if l.Quant != nil {
-		if len(l.gq) != len(gw) {
-			l.gq = make([]float32, len(gw))
-		}
-		gw = l.gq
-		w = l.wq
-	}
-	// dW = dyᵀ·x, split over output rows so no reduction is needed.
-	parallel.For(l.Out, func(lo, hi, _ int) {
-		gemm.Sgemm(true, false, hi-lo, l.In, n, 1, dy.Data[lo:], l.Out, l.x.Data, l.In, 0, gw[lo*l.In:hi*l.In], l.In)
-		if l.Bias != nil {
-			gb := l.Bias.Grad.Data
-			for j := lo; j < hi; j++ {
-				var s float32
-				for i := 0; i < n; i++ {
-					s += dy.Data[i*l.Out+j]
-				}
-				gb[j] = s
+func (l *Linear) forwardRows(lo, hi, _ int) {
+	rows := hi - lo
+	y := l.y.Data[lo*l.Out : hi*l.Out]
+	gemm.Sgemm(false, true, rows, l.Out, l.In, 1, l.x.Data[lo*l.In:hi*l.In], l.In, l.w, l.In, 0, y, l.Out)
+	if l.Bias != nil {
+		for r := 0; r < rows; r++ {
+			yr := y[r*l.Out : (r+1)*l.Out]
+			for j, b := range l.Bias.Data.Data {
+				yr[j] += b
 			}
 		}
-	})
+	}
+}
+
+func (l *Linear) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	l.bind()
+	n := dy.Shape[0]
+	l.w = l.Weight.Data.Data
+	if l.Quant != nil {
+		if len(l.gq) != len(l.Weight.Grad.Data) {
+			l.gq = make([]float32, len(l.Weight.Grad.Data))
+		}
+		l.w = l.wq
+	}
+	l.dy = dy
+	// dW = dyᵀ·x, split over output rows so no reduction is needed.
+	parallel.For(l.Out, l.dwFn)
 	if l.Quant != nil {
 		l.Quant.Backward(l.Weight.Data.Data, l.gq, l.Weight.Grad.Data)
 	}
-	if !needDx {
-		return []*tensor.Tensor{nil}
+	l.dxs[0] = nil
+	if needDx {
+		l.dx = ensure(l.dx, l.x.Shape...)
+		parallel.For(n, l.dxFn)
+		l.dxs[0] = l.dx
 	}
-	l.dx = ensure(l.dx, l.x.Shape...)
-	parallel.For(n, func(lo, hi, _ int) {
-		gemm.Sgemm(false, false, hi-lo, l.In, l.Out, 1, dy.Data[lo*l.Out:hi*l.Out], l.Out, w, l.In, 0, l.dx.Data[lo*l.In:hi*l.In], l.In)
-	})
-	return []*tensor.Tensor{l.dx}
+	l.dy = nil
+	return l.dxs[:]
+}
+
+func (l *Linear) weightGradRows(lo, hi, _ int) {
+	dy := l.dy
+	n := dy.Shape[0]
+	gw := l.Weight.Grad.Data
+	if l.Quant != nil {
+		gw = l.gq
+	}
+	gemm.Sgemm(true, false, hi-lo, l.In, n, 1, dy.Data[lo:], l.Out, l.x.Data, l.In, 0, gw[lo*l.In:hi*l.In], l.In)
+	if l.Bias != nil {
+		gb := l.Bias.Grad.Data
+		for j := lo; j < hi; j++ {
+			var s float32
+			for i := 0; i < n; i++ {
+				s += dy.Data[i*l.Out+j]
+			}
+			gb[j] = s
+		}
+	}
+}
+
+func (l *Linear) inputGradRows(lo, hi, _ int) {
+	dy := l.dy
+	gemm.Sgemm(false, false, hi-lo, l.In, l.Out, 1, dy.Data[lo*l.Out:hi*l.Out], l.Out, l.w, l.In, 0, l.dx.Data[lo*l.In:hi*l.In], l.In)
 }
 
 func (l *Linear) Params() []*Param {

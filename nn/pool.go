@@ -14,7 +14,9 @@ type MaxPool2d struct {
 	K, Stride, Pad int
 	inShape        []int
 	argmax         []int32
-	y, dx          *tensor.Tensor
+	x, dy, y, dx   *tensor.Tensor
+	dxs            [1]*tensor.Tensor
+	fwd, bwd       func(lo, hi, worker int)
 }
 
 func poolOut(h, k, s, p int) int { return (h+2*p-k)/s + 1 }
@@ -29,28 +31,45 @@ func (m *MaxPool2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 		m.argmax = make([]int32, len(m.y.Data))
 	}
 	m.argmax = m.argmax[:len(m.y.Data)]
-	parallel.For(n*c, func(lo, hi, _ int) {
-		for p := lo; p < hi; p++ {
-			MaxPoolPlane(x.Data[p*h*w:(p+1)*h*w], m.y.Data[p*ho*wo:(p+1)*ho*wo], m.argmax[p*ho*wo:(p+1)*ho*wo], h, w, m.K, m.Stride, m.Pad)
-		}
-	})
+	if m.fwd == nil {
+		m.fwd, m.bwd = m.forwardPlanes, m.backwardPlanes
+	}
+	m.x = x
+	parallel.For(n*c, m.fwd)
+	m.x = nil
 	return m.y
 }
 
-func (m *MaxPool2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+func (m *MaxPool2d) forwardPlanes(lo, hi, _ int) {
 	h, w := m.inShape[2], m.inShape[3]
-	ho, wo := dy.Shape[2], dy.Shape[3]
+	ho, wo := m.y.Shape[2], m.y.Shape[3]
+	for p := lo; p < hi; p++ {
+		MaxPoolPlane(m.x.Data[p*h*w:(p+1)*h*w], m.y.Data[p*ho*wo:(p+1)*ho*wo], m.argmax[p*ho*wo:(p+1)*ho*wo], h, w, m.K, m.Stride, m.Pad)
+	}
+}
+
+func (m *MaxPool2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	m.dx = ensure(m.dx, m.inShape...)
-	parallel.For(m.inShape[0]*m.inShape[1], func(lo, hi, _ int) {
-		for p := lo; p < hi; p++ {
-			dst := m.dx.Data[p*h*w : (p+1)*h*w]
-			clear(dst)
-			for o := p * ho * wo; o < (p+1)*ho*wo; o++ {
-				dst[m.argmax[o]] += dy.Data[o]
-			}
+	if m.fwd == nil {
+		m.fwd, m.bwd = m.forwardPlanes, m.backwardPlanes
+	}
+	m.dy = dy
+	parallel.For(m.inShape[0]*m.inShape[1], m.bwd)
+	m.dy = nil
+	m.dxs[0] = m.dx
+	return m.dxs[:]
+}
+
+func (m *MaxPool2d) backwardPlanes(lo, hi, _ int) {
+	h, w := m.inShape[2], m.inShape[3]
+	ho, wo := m.dy.Shape[2], m.dy.Shape[3]
+	for p := lo; p < hi; p++ {
+		dst := m.dx.Data[p*h*w : (p+1)*h*w]
+		clear(dst)
+		for o := p * ho * wo; o < (p+1)*ho*wo; o++ {
+			dst[m.argmax[o]] += m.dy.Data[o]
 		}
-	})
-	return []*tensor.Tensor{m.dx}
+	}
 }
 
 // AvgPool2d is PyTorch's AvgPool2d with count_include_pad=True (floor mode).
@@ -58,7 +77,15 @@ type AvgPool2d struct {
 	noParams
 	K, Stride, Pad int
 	inShape        []int
-	y, dx          *tensor.Tensor
+	x, dy, y, dx   *tensor.Tensor
+	dxs            [1]*tensor.Tensor
+	fwd, bwd       func(lo, hi, worker int)
+}
+
+func (a *AvgPool2d) bind() {
+	if a.fwd == nil {
+		a.fwd, a.bwd = a.forwardPlanes, a.backwardPlanes
+	}
 }
 
 func (a *AvgPool2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
@@ -67,43 +94,57 @@ func (a *AvgPool2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	ho, wo := poolOut(h, a.K, a.Stride, a.Pad), poolOut(w, a.K, a.Stride, a.Pad)
 	a.inShape = append(a.inShape[:0], x.Shape...)
 	a.y = ensure(a.y, n, c, ho, wo)
-	parallel.For(n*c, func(lo, hi, _ int) {
-		for p := lo; p < hi; p++ {
-			AvgPoolPlane(x.Data[p*h*w:(p+1)*h*w], a.y.Data[p*ho*wo:(p+1)*ho*wo], h, w, a.K, a.Stride, a.Pad)
-		}
-	})
+	a.bind()
+	a.x = x
+	parallel.For(n*c, a.fwd)
+	a.x = nil
 	return a.y
 }
 
+func (a *AvgPool2d) forwardPlanes(lo, hi, _ int) {
+	h, w := a.inShape[2], a.inShape[3]
+	ho, wo := a.y.Shape[2], a.y.Shape[3]
+	for p := lo; p < hi; p++ {
+		AvgPoolPlane(a.x.Data[p*h*w:(p+1)*h*w], a.y.Data[p*ho*wo:(p+1)*ho*wo], h, w, a.K, a.Stride, a.Pad)
+	}
+}
+
 func (a *AvgPool2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	a.dx = ensure(a.dx, a.inShape...)
+	a.bind()
+	a.dy = dy
+	parallel.For(a.inShape[0]*a.inShape[1], a.bwd)
+	a.dy = nil
+	a.dxs[0] = a.dx
+	return a.dxs[:]
+}
+
+func (a *AvgPool2d) backwardPlanes(lo, hi, _ int) {
+	dy := a.dy
 	h, w := a.inShape[2], a.inShape[3]
 	ho, wo := dy.Shape[2], dy.Shape[3]
-	a.dx = ensure(a.dx, a.inShape...)
 	inv := 1 / float32(a.K*a.K)
-	parallel.For(a.inShape[0]*a.inShape[1], func(lo, hi, _ int) {
-		for p := lo; p < hi; p++ {
-			dst := a.dx.Data[p*h*w : (p+1)*h*w]
-			clear(dst)
-			for oh := 0; oh < ho; oh++ {
-				for ow := 0; ow < wo; ow++ {
-					g := dy.Data[p*ho*wo+oh*wo+ow] * inv
-					for ki := 0; ki < a.K; ki++ {
-						ih := oh*a.Stride - a.Pad + ki
-						if ih < 0 || ih >= h {
-							continue
-						}
-						for kj := 0; kj < a.K; kj++ {
-							iw := ow*a.Stride - a.Pad + kj
-							if iw >= 0 && iw < w {
-								dst[ih*w+iw] += g
-							}
+	for p := lo; p < hi; p++ {
+		dst := a.dx.Data[p*h*w : (p+1)*h*w]
+		clear(dst)
+		for oh := 0; oh < ho; oh++ {
+			for ow := 0; ow < wo; ow++ {
+				g := dy.Data[p*ho*wo+oh*wo+ow] * inv
+				for ki := 0; ki < a.K; ki++ {
+					ih := oh*a.Stride - a.Pad + ki
+					if ih < 0 || ih >= h {
+						continue
+					}
+					for kj := 0; kj < a.K; kj++ {
+						iw := ow*a.Stride - a.Pad + kj
+						if iw >= 0 && iw < w {
+							dst[ih*w+iw] += g
 						}
 					}
 				}
 			}
 		}
-	})
-	return []*tensor.Tensor{a.dx}
+	}
 }
 
 // GlobalAvgPool averages each channel over all pixels: N×C×H×W → N×C
@@ -112,6 +153,7 @@ type GlobalAvgPool struct {
 	noParams
 	inShape []int
 	y, dx   *tensor.Tensor
+	dxs     [1]*tensor.Tensor
 }
 
 func (g *GlobalAvgPool) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
@@ -142,7 +184,8 @@ func (g *GlobalAvgPool) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tenso
 			dst[j] = v
 		}
 	}
-	return []*tensor.Tensor{g.dx}
+	g.dxs[0] = g.dx
+	return g.dxs[:]
 }
 
 // MaxPoolPlane max-pools one h×w plane into y (its output size follows from

@@ -1,108 +1,120 @@
 package nn
 
 import (
-	"math"
-
 	"github.com/tnn-go/tnn/internal/parallel"
+	"github.com/tnn-go/tnn/internal/vec"
 	"github.com/tnn-go/tnn/tensor"
 )
+
+// Layers run their parallel loops through func values bound to the layer
+// once (fields fwd, bwd) and read the call's arguments from fields: a
+// closure or method value made per call would escape to the worker pool
+// and allocate on every step.
 
 // ReLU is max(x, 0).
 type ReLU struct {
 	noParams
-	y, dx *tensor.Tensor
+	x, y, dy, dx *tensor.Tensor
+	dxs          [1]*tensor.Tensor
+	fwd, bwd     func(lo, hi, worker int)
+}
+
+func (r *ReLU) bind() {
+	if r.fwd == nil {
+		r.fwd, r.bwd = r.forwardRange, r.backwardRange
+	}
 }
 
 func (r *ReLU) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
-	x := in[0]
-	r.y = ensure(r.y, x.Shape...)
-	parallel.For(len(x.Data), func(lo, hi, _ int) {
-		ys := r.y.Data[lo:hi]
-		for i, v := range x.Data[lo:hi] {
-			ys[i] = max(v, 0)
-		}
-	})
+	r.bind()
+	r.x = in[0]
+	r.y = ensure(r.y, r.x.Shape...)
+	parallel.For(len(r.x.Data), r.fwd)
 	return r.y
 }
+
+func (r *ReLU) forwardRange(lo, hi, _ int) { vec.ReLU(r.y.Data[lo:hi], r.x.Data[lo:hi]) }
 
 // Backward passes the gradient where the output was positive; at x = 0 the
 // gradient is 0, as in PyTorch.
 func (r *ReLU) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	r.bind()
 	r.dx = ensure(r.dx, dy.Shape...)
-	parallel.For(len(dy.Data), func(lo, hi, _ int) {
-		dx := r.dx.Data[lo:hi]
-		ys := r.y.Data[lo:hi]
-		for i, d := range dy.Data[lo:hi] {
-			dx[i] = passPositive(d, ys[i])
-		}
-	})
-	return []*tensor.Tensor{r.dx}
+	r.dy = dy
+	parallel.For(len(dy.Data), r.bwd)
+	r.dy = nil
+	r.dxs[0] = r.dx
+	return r.dxs[:]
 }
 
-// passPositive returns d where the ReLU output y is positive and 0 where
-// it is 0 (y is never negative). Branch-free: the sign of y is a coin toss,
-// and a mispredicted branch per element costs more than the arithmetic.
-func passPositive(d, y float32) float32 {
-	u := math.Float32bits(y)
-	mask := uint32(int32(u|-u) >> 31)
-	return math.Float32frombits(math.Float32bits(d) & mask)
+func (r *ReLU) backwardRange(lo, hi, _ int) {
+	vec.MaskPositive(r.dx.Data[lo:hi], r.dy.Data[lo:hi], r.y.Data[lo:hi])
 }
 
 // Add sums its inputs (the residual connection). With ReLU set it is
 // max(Σ inputs, 0), the end of a residual block in one pass.
 type Add struct {
 	noParams
-	ReLU bool
-	y    *tensor.Tensor
-	dx   *tensor.Tensor
-	dxs  []*tensor.Tensor
+	ReLU     bool
+	in       []*tensor.Tensor
+	y, dy    *tensor.Tensor
+	dx       *tensor.Tensor
+	dxs      []*tensor.Tensor
+	fwd, bwd func(lo, hi, worker int)
+}
+
+func (a *Add) bind() {
+	if a.fwd == nil {
+		a.fwd, a.bwd = a.forwardRange, a.backwardRange
+	}
 }
 
 func (a *Add) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
+	a.bind()
 	a.y = ensure(a.y, in[0].Shape...)
-	a.dxs = append(a.dxs[:0], in...)
-	parallel.For(len(a.y.Data), func(lo, hi, _ int) {
-		ys := a.y.Data[lo:hi]
-		if len(in) == 2 && a.ReLU {
-			x1 := in[1].Data[lo:hi]
-			for i, v := range in[0].Data[lo:hi] {
-				ys[i] = max(v+x1[i], 0)
-			}
-			return
-		}
-		copy(ys, in[0].Data[lo:hi])
-		for _, t := range in[1:] {
-			for i, v := range t.Data[lo:hi] {
-				ys[i] += v
-			}
-		}
-		if a.ReLU {
-			for i, v := range ys {
-				ys[i] = max(v, 0)
-			}
-		}
-	})
+	a.in = append(a.in[:0], in...)
+	parallel.For(len(a.y.Data), a.fwd)
 	return a.y
+}
+
+func (a *Add) forwardRange(lo, hi, _ int) {
+	ys := a.y.Data[lo:hi]
+	in := a.in
+	if len(in) == 1 {
+		copy(ys, in[0].Data[lo:hi])
+		if a.ReLU {
+			vec.ReLU(ys, ys)
+		}
+		return
+	}
+	// The ReLU goes with the last addition; earlier ones accumulate in y.
+	last := len(in) - 1
+	vec.Add(ys, in[0].Data[lo:hi], in[1].Data[lo:hi], a.ReLU && last == 1)
+	for k := 2; k <= last; k++ {
+		vec.Add(ys, ys, in[k].Data[lo:hi], a.ReLU && k == last)
+	}
 }
 
 // Backward hands the same gradient to every input; the executor never
 // writes into a gradient it receives, so sharing dy is safe.
 func (a *Add) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	a.bind()
 	if a.ReLU {
 		a.dx = ensure(a.dx, dy.Shape...)
-		parallel.For(len(dy.Data), func(lo, hi, _ int) {
-			dx := a.dx.Data[lo:hi]
-			ys := a.y.Data[lo:hi]
-			for i, d := range dy.Data[lo:hi] {
-				dx[i] = passPositive(d, ys[i])
-			}
-		})
+		a.dy = dy
+		parallel.For(len(dy.Data), a.bwd)
+		a.dy = nil
 		dy = a.dx
 	}
-	for i := range a.dxs {
-		a.dxs[i] = dy
+	a.dxs = a.dxs[:0]
+	for range a.in {
+		a.dxs = append(a.dxs, dy)
 	}
 	return a.dxs
+}
+
+func (a *Add) backwardRange(lo, hi, _ int) {
+	vec.MaskPositive(a.dx.Data[lo:hi], a.dy.Data[lo:hi], a.y.Data[lo:hi])
 }
 
 // Flatten reshapes N×C×H×W to N×(C·H·W) without copying.
@@ -110,6 +122,7 @@ type Flatten struct {
 	noParams
 	inShape []int
 	y, dx   tensor.Tensor
+	dxs     [1]*tensor.Tensor
 }
 
 func (f *Flatten) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
@@ -123,7 +136,8 @@ func (f *Flatten) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 func (f *Flatten) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	f.dx.Shape = append(f.dx.Shape[:0], f.inShape...)
 	f.dx.Data = dy.Data
-	return []*tensor.Tensor{&f.dx}
+	f.dxs[0] = &f.dx
+	return f.dxs[:]
 }
 
 // ShortcutA is the CIFAR ResNet "type A" shortcut of the reference
@@ -133,62 +147,92 @@ type ShortcutA struct {
 	noParams
 	InC, OutC, Stride int
 	inShape           []int
+	x, dy             *tensor.Tensor
 	y, dx             *tensor.Tensor
+	dxs               [1]*tensor.Tensor
+	fwd, bwd          func(lo, hi, worker int)
+}
+
+func (s *ShortcutA) bind() {
+	if s.fwd == nil {
+		s.fwd, s.bwd = s.forwardImages, s.backwardImages
+	}
 }
 
 func (s *ShortcutA) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
+	s.bind()
 	x := in[0]
 	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
 	s.inShape = append(s.inShape[:0], x.Shape...)
 	ho, wo := (h-1)/s.Stride+1, (w-1)/s.Stride+1
 	s.y = ensure(s.y, n, s.OutC, ho, wo)
-	parallel.For(n, func(lo, hi, _ int) {
-		for i := lo; i < hi; i++ {
-			for c := 0; c < s.OutC; c++ {
-				dst := s.y.Data[((i*s.OutC)+c)*ho*wo:][:ho*wo]
-				if c >= s.InC {
-					clear(dst)
-					continue
-				}
-				src := x.Data[((i*s.InC)+c)*h*w:][:h*w]
-				for oh := 0; oh < ho; oh++ {
-					for ow := 0; ow < wo; ow++ {
-						dst[oh*wo+ow] = src[oh*s.Stride*w+ow*s.Stride]
-					}
-				}
-			}
-		}
-	})
+	s.x = x
+	parallel.For(n, s.fwd)
 	return s.y
 }
 
-func (s *ShortcutA) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
-	n, h, w := s.inShape[0], s.inShape[2], s.inShape[3]
-	ho, wo := dy.Shape[2], dy.Shape[3]
-	s.dx = ensure(s.dx, s.inShape...)
-	parallel.For(n, func(lo, hi, _ int) {
-		for i := lo; i < hi; i++ {
-			for c := 0; c < s.InC; c++ {
-				dst := s.dx.Data[((i*s.InC)+c)*h*w:][:h*w]
+func (s *ShortcutA) forwardImages(lo, hi, _ int) {
+	h, w := s.inShape[2], s.inShape[3]
+	ho, wo := s.y.Shape[2], s.y.Shape[3]
+	st := s.Stride
+	for i := lo; i < hi; i++ {
+		for c := 0; c < s.OutC; c++ {
+			dst := s.y.Data[((i*s.OutC)+c)*ho*wo:][:ho*wo]
+			if c >= s.InC {
 				clear(dst)
-				src := dy.Data[((i*s.OutC)+c)*ho*wo:][:ho*wo]
-				for oh := 0; oh < ho; oh++ {
-					for ow := 0; ow < wo; ow++ {
-						dst[oh*s.Stride*w+ow*s.Stride] = src[oh*wo+ow]
-					}
+				continue
+			}
+			src := s.x.Data[((i*s.InC)+c)*h*w:][:h*w]
+			for oh := 0; oh < ho; oh++ {
+				d := dst[oh*wo : (oh+1)*wo]
+				row := src[oh*st*w:]
+				for ow := range d {
+					d[ow] = row[ow*st]
 				}
 			}
 		}
-	})
-	return []*tensor.Tensor{s.dx}
+	}
+}
+
+func (s *ShortcutA) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	s.bind()
+	s.dx = ensure(s.dx, s.inShape...)
+	s.dy = dy
+	parallel.For(s.inShape[0], s.bwd)
+	s.dy = nil
+	s.dxs[0] = s.dx
+	return s.dxs[:]
+}
+
+func (s *ShortcutA) backwardImages(lo, hi, _ int) {
+	h, w := s.inShape[2], s.inShape[3]
+	ho, wo := s.dy.Shape[2], s.dy.Shape[3]
+	st := s.Stride
+	for i := lo; i < hi; i++ {
+		for c := 0; c < s.InC; c++ {
+			dst := s.dx.Data[((i*s.InC)+c)*h*w:][:h*w]
+			clear(dst)
+			src := s.dy.Data[((i*s.OutC)+c)*ho*wo:][:ho*wo]
+			for oh := 0; oh < ho; oh++ {
+				row := dst[oh*st*w:]
+				for ow, v := range src[oh*wo : (oh+1)*wo] {
+					row[ow*st] = v
+				}
+			}
+		}
+	}
 }
 
 // Identity passes its input through; the executor puts it where a ReLU was
 // fused into the layer before it.
-type Identity struct{ noParams }
+type Identity struct {
+	noParams
+	dxs [1]*tensor.Tensor
+}
 
-func (Identity) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor { return in[0] }
+func (*Identity) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor { return in[0] }
 
-func (Identity) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
-	return []*tensor.Tensor{dy}
+func (l *Identity) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	l.dxs[0] = dy
+	return l.dxs[:]
 }
