@@ -425,7 +425,8 @@ func TestParallelDeterministic(t *testing.T) {
 
 func TestStepNoAlloc(t *testing.T) {
 	defer parallel.SetThreads(parallel.Threads())
-	// parallel.For's goroutines allocate; the optimizer itself must not.
+	// One thread keeps the check about the optimizer, not the worker pool
+	// (which is allocation-free too, see internal/parallel).
 	parallel.SetThreads(1)
 	for _, c := range optimCases {
 		ps := randParams(0, []int{100}, []int{3, 3})
