@@ -91,23 +91,25 @@ func TestMatchesNet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, err := New(m2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := e.Forward(x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var worst float64
-			for i := range want.Data {
-				d := math.Abs(float64(got.Data[i] - want.Data[i]))
-				worst = max(worst, d/(1+math.Abs(float64(want.Data[i]))))
-			}
-			if worst > 1e-4 {
-				t.Errorf("%s tex=%d %s: logits differ by %.3g (relative); got %v want %v", tc.arch, tc.tex, p, worst, got.Data[:10], want.Data[:10])
-			} else {
-				t.Logf("%s tex=%d %s: %d bytes, worst relative difference %.2g", tc.arch, tc.tex, p, len(b), worst)
+			for _, ks := range allSets() {
+				e, err := newWith(m2, Options{}, ks)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := e.Forward(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var worst float64
+				for i := range want.Data {
+					d := math.Abs(float64(got.Data[i] - want.Data[i]))
+					worst = max(worst, d/(1+math.Abs(float64(want.Data[i]))))
+				}
+				if worst > 1e-4 {
+					t.Errorf("%s tex=%d %s %s: logits differ by %.3g (relative); got %v want %v", tc.arch, tc.tex, p, ks.name, worst, got.Data[:10], want.Data[:10])
+				} else {
+					t.Logf("%s tex=%d %s %s: %d bytes, worst relative difference %.2g", tc.arch, tc.tex, p, ks.name, len(b), worst)
+				}
 			}
 		}
 	}
@@ -119,7 +121,7 @@ func TestForwardRejectsShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(m)
+	e, err := New(m, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,19 +172,38 @@ func TestOtherOps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, err := New(m2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := e.Forward(x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range want.Data {
-				if d := math.Abs(float64(got.Data[i] - want.Data[i])); d > 1e-4*(1+math.Abs(float64(want.Data[i]))) {
-					t.Fatalf("tex=%d %s: logit %d is %g, want %g", tex, p, i, got.Data[i], want.Data[i])
+			for _, ks := range allSets() {
+				for _, int8 := range []bool{false, true} {
+					e, err := newWith(m2, Options{Int8: int8}, ks)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := e.Forward(x)
+					if err != nil {
+						t.Fatal(err)
+					}
+					// Int8 mode must match the float engine computing on
+					// the same rounded inputs, up to float rounding.
+					want := want
+					if int8 {
+						ref, err := newWith(m2, Options{fakeInt8: true}, &goKernels)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if want, err = ref.Forward(x); err != nil {
+							t.Fatal(err)
+						}
+					}
+					for i := range want.Data {
+						if d := math.Abs(float64(got.Data[i] - want.Data[i])); d > 1e-4*(1+math.Abs(float64(want.Data[i]))) {
+							t.Fatalf("tex=%d %s %s int8=%v: logit %d is %g, want %g", tex, p, ks.name, int8, i, got.Data[i], want.Data[i])
+						}
+					}
 				}
 			}
 		}
 	}
 }
+
+// allSets is the pure-Go kernels and every assembly set this CPU runs.
+func allSets() []*kernelSet { return append([]*kernelSet{&goKernels}, kernelSets...) }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,7 +110,10 @@ func exportModel(f exportFlags) (*packed.Model, error) {
 		}
 	}
 	if f.arch == "" || f.dataset == "" {
-		return nil, fmt.Errorf("%w: %s has no training state; give --arch and --dataset", errDeploy, cmp.Or(f.resume, "--random_init"))
+		if f.randomInit {
+			return nil, fmt.Errorf("%w: --random_init needs --arch and --dataset", errDeploy)
+		}
+		return nil, fmt.Errorf("%w: %s has no training state; give --arch and --dataset", errDeploy, f.resume)
 	}
 	ds, err := data.Spec(f.dataset)
 	if err != nil {
