@@ -2,10 +2,5 @@
 
 package gemm
 
-const hasAsm = false
-
-// asmKernels stands in for the assembly so that tests compile everywhere;
-// they skip the comparison when hasAsm is false.
-var asmKernels = goKernels
-
-var active = goKernels
+// asmSets is empty: this build has no assembly kernels.
+var asmSets []*kernels

@@ -10,22 +10,23 @@ import (
 
 const sentinel = float32(-7777.25)
 
-// naive is the reference: a triple loop accumulated in float64.
-func naive(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// naive is the reference: the triple loop accumulated in float64, giving
+// op(A)*op(B) and, element by element, Σ|a*b|, the magnitude that rounding
+// errors scale with.
+func naive(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int) (prod, mag []float64) {
+	prod, mag = make([]float64, m*n), make([]float64, m*n)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
-			var s float64
+			var s, sa float64
 			for p := 0; p < k; p++ {
-				av, bv := at(a, transA, i, p, lda), at(b, transB, p, j, ldb)
-				s += float64(av) * float64(bv)
+				v := float64(at(a, transA, i, p, lda)) * float64(at(b, transB, p, j, ldb))
+				s += v
+				sa += math.Abs(v)
 			}
-			v := float64(alpha) * s
-			if beta != 0 {
-				v += float64(beta) * float64(c[i*ldc+j])
-			}
-			c[i*ldc+j] = float32(v)
+			prod[i*n+j], mag[i*n+j] = s, sa
 		}
 	}
+	return prod, mag
 }
 
 // at is element (r, c) of op(X): X[r][c], or X[c][r] when trans.
@@ -36,34 +37,28 @@ func at(x []float32, trans bool, r, c, ld int) float32 {
 	return x[r*ld+c]
 }
 
-// bound is the magnitude that rounding errors scale with at C[i][j].
-func bound(transA, transB bool, i, j, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta, c0 float32) float64 {
-	var s float64
-	for p := 0; p < k; p++ {
-		av, bv := at(a, transA, i, p, lda), at(b, transB, p, j, ldb)
-		s += math.Abs(float64(av) * float64(bv))
-	}
-	return math.Abs(float64(alpha))*s + math.Abs(float64(beta)*float64(c0))
-}
-
 type impl struct {
 	name string
 	run  func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 }
 
+// testSets lists every kernel set the tests run: the assembly sets this CPU
+// has and the pure-Go sets, one per tile geometry, so that the blocking
+// around each geometry is tested on any machine and in -tags noasm builds.
+func testSets() []*kernels {
+	out := append([]*kernels(nil), asmSets...)
+	return append(out, goSets...)
+}
+
 func impls(t testing.TB) []impl {
-	out := []impl{
-		{"Sgemm", Sgemm},
-		{"go", func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-			sgemmWith(&goKernels, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		}},
-	}
-	if hasAsm {
-		out = append(out, impl{"asm", func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-			sgemmWith(&asmKernels, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	out := []impl{{"Sgemm", Sgemm}}
+	for _, ks := range testSets() {
+		out = append(out, impl{ks.name, func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			sgemmWith(ks, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		}})
-	} else {
-		t.Log("assembly kernels not in this build or CPU: testing the Go path only")
+	}
+	if len(asmSets) == 0 {
+		t.Log("no assembly kernels in this build or on this CPU: testing the Go sets only")
 	}
 	return out
 }
@@ -104,6 +99,9 @@ func testShapes() []shape {
 		// Small m, long k: transposed B takes the swapped route, in
 		// several chunks for the last two.
 		{3, 40, 100}, {13, 49, 270}, {2, 1100, 600}, {5, 2100, 31},
+		// Swapped, with the result going back through groups of
+		// sixteen and eight columns.
+		{16, 40, 300}, {9, 57, 400},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for len(s) < 45 {
@@ -166,10 +164,22 @@ func checkShape(t *testing.T, r *rand.Rand, is []impl, transA, transB bool, sh s
 	// panics in Go code.
 	a = a[:(ar-1)*lda+ac]
 	b = b[:(br-1)*ldb+bc]
+	prod, mag := naive(transA, transB, m, n, k, a, lda, b, ldb)
 	for _, alpha := range []float32{1, -0.5} {
 		for _, beta := range []float32{0, 1, 0.3} {
 			want := append([]float32(nil), c0...)
-			naive(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, want[coff:], ldc)
+			mags := make([]float64, m*n)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					c := float64(c0[coff+i*ldc+j])
+					v := float64(alpha) * prod[i*n+j]
+					if beta != 0 {
+						v += float64(beta) * c
+					}
+					want[coff+i*ldc+j] = float32(v)
+					mags[i*n+j] = math.Abs(float64(alpha))*mag[i*n+j] + math.Abs(float64(beta)*c)
+				}
+			}
 			for _, im := range is {
 				got := append([]float32(nil), c0...)
 				if beta == 0 {
@@ -181,9 +191,7 @@ func checkShape(t *testing.T, r *rand.Rand, is []impl, transA, transB bool, sh s
 				}
 				im.run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, got[coff:coff+(m-1)*ldc+n], ldc)
 				name := fmt.Sprintf("%s m=%d n=%d k=%d tA=%v tB=%v lda=%d ldb=%d alpha=%v beta=%v", im.name, m, n, k, transA, transB, lda, ldb, alpha, beta)
-				compare(t, name, got, want, c0, coff, m, n, ldc, func(i, j int) float64 {
-					return bound(transA, transB, i, j, k, alpha, a, lda, b, ldb, beta, c0[coff+i*ldc+j])
-				}, k)
+				compare(t, name, got, want, c0, coff, m, n, ldc, func(i, j int) float64 { return mags[i*n+j] }, k)
 			}
 		}
 	}
@@ -219,29 +227,32 @@ func compare(t *testing.T, name string, got, want, c0 []float32, coff, m, n, ldc
 // TestKernelTwins holds each assembly kernel to its pure-Go twin on every
 // tile shape, both A layouts and both store modes.
 func TestKernelTwins(t *testing.T) {
-	if !hasAsm {
+	if len(asmSets) == 0 {
 		t.Skip("no assembly kernels in this build or on this CPU")
 	}
 	r := rand.New(rand.NewPCG(5, 6))
 	type pair struct {
-		name     string
-		rows, bw int
-		asm, go_ kernelFunc
+		name         string
+		mr, rows, bw int
+		asm, go_     kernelFunc
 	}
 	var pairs []pair
-	for r, rows := range []int{6, 4, 2} {
-		pairs = append(pairs,
-			pair{fmt.Sprintf("%dx16", rows), rows, nr, asmKernels.wide[r], goKernels.wide[r]},
-			pair{fmt.Sprintf("%dx8", rows), rows, nrHalf, asmKernels.narrow[r], goKernels.narrow[r]})
+	for _, ks := range asmSets {
+		for c, rows := range ks.heights {
+			pairs = append(pairs,
+				pair{fmt.Sprintf("%s/%dx%d", ks.name, rows, ks.nr), ks.mr, rows, ks.nr, ks.wide[c], ks.twin.wide[c]},
+				pair{fmt.Sprintf("%s/%dx%d", ks.name, rows, ks.nr/2), ks.mr, rows, ks.nr / 2, ks.narrow[c], ks.twin.narrow[c]})
+		}
 	}
 	for _, pr := range pairs {
+		mr := pr.mr
 		for _, k := range []int{1, 2, 3, 4, 5, 7, 8, 9, 27, 64, 131} {
 			for _, packed := range []bool{true, false} {
 				rs, cs := 1, mr
 				alen := mr * k
 				if !packed {
 					rs, cs = k+3, 1
-					alen = (mr-1)*rs + k
+					alen = (pr.rows-1)*rs + k
 				}
 				a := randSlice(r, alen)
 				// Packed panels have ldb = bw; B read in place is wider.
@@ -254,7 +265,7 @@ func TestKernelTwins(t *testing.T) {
 					for w := 1; w <= pr.bw; w++ {
 						for _, load := range []bool{false, true} {
 							ldc := pr.bw + 3
-							c0 := randSlice(r, mr*ldc+5)
+							c0 := randSlice(r, pr.rows*ldc+5)
 							for i := range c0 {
 								if i%ldc >= w || i/ldc >= h {
 									c0[i] = sentinel
@@ -399,35 +410,56 @@ func TestNoAllocs(t *testing.T) {
 	}
 }
 
-// TestPackTwins holds the assembly packing routines to their Go twins.
+// TestPackTwins holds the assembly packing routines to their Go twins, and
+// the Go twins to the layout they promise.
 func TestPackTwins(t *testing.T) {
-	if !hasAsm {
+	if len(asmSets) == 0 {
 		t.Skip("no assembly kernels in this build or on this CPU")
 	}
 	r := rand.New(rand.NewPCG(13, 14))
 	type pair struct {
 		name     string
-		bw       int
-		trans    bool
+		bw       int // panel width
+		rows     int // source rows of a transposition, 0 for a copy
 		asm, go_ packFunc
 	}
-	pairs := []pair{
-		{"copy8", nrHalf, false, asmKernels.copyNarrow, goKernels.copyNarrow},
-		{"trans16", nr, true, asmKernels.transWide, goKernels.transWide},
-		{"trans8", nrHalf, true, asmKernels.transNarrow, goKernels.transNarrow},
+	var pairs []pair
+	for _, ks := range asmSets {
+		pairs = append(pairs, pair{fmt.Sprintf("%s/copy%d", ks.name, ks.nr/2), ks.nr / 2, 0, ks.copyNarrow, ks.twin.copyNarrow})
+		// The transpositions write eight or sixteen columns of a panel
+		// of any width.
+		for _, ldd := range []int{16, 32, 19} {
+			for _, tr := range []struct {
+				rows     int
+				asm, twn transFunc
+			}{{8, ks.trans, ks.twin.trans}, {16, ks.trans16, ks.twin.trans16}} {
+				pairs = append(pairs, pair{fmt.Sprintf("%s/trans%d/ldd=%d", ks.name, tr.rows, ldd), ldd, tr.rows,
+					func(k int, b []float32, ldb int, dst []float32) { tr.asm(k, b, ldb, dst, ldd) },
+					func(k int, b []float32, ldb int, dst []float32) { tr.twn(k, b, ldb, dst, ldd) }})
+			}
+			// beta = 0 makes the accumulating forms plain
+			// transpositions on this test's finite data; TestTransAdd
+			// checks the sums.
+			for _, tr := range []struct {
+				rows     int
+				asm, twn transAddFunc
+			}{{8, ks.transAdd, ks.twin.transAdd}, {16, ks.transAdd16, ks.twin.transAdd16}} {
+				pairs = append(pairs, pair{fmt.Sprintf("%s/trans%dAdd/ldd=%d", ks.name, tr.rows, ldd), ldd, tr.rows,
+					func(k int, b []float32, ldb int, dst []float32) { tr.asm(k, b, ldb, dst, ldd, 0) },
+					func(k int, b []float32, ldb int, dst []float32) { tr.twn(k, b, ldb, dst, ldd, 0) }})
+			}
+		}
 	}
 	for _, pr := range pairs {
+		trans := pr.rows > 0
 		for _, k := range []int{0, 1, 2, 3, 4, 5, 7, 9, 33} {
-			steps := k
-			if pr.trans {
+			steps, rows, width := k, k, pr.bw
+			if trans {
 				steps = 8 * k
+				rows, width = pr.rows, steps // source rows are panel columns
 			}
-			rows, cols := steps, pr.bw
-			if pr.trans {
-				rows, cols = pr.bw, steps
-			}
-			ld := cols + r.IntN(5)
-			src := randSlice(r, max(0, (rows-1)*ld+cols))
+			ld := width + r.IntN(5)
+			src := randSlice(r, max(0, (rows-1)*ld+width))
 			da := make([]float32, pr.bw*steps+7)
 			dg := make([]float32, len(da))
 			for i := range da {
@@ -442,8 +474,14 @@ func TestPackTwins(t *testing.T) {
 			}
 			for p := 0; p < steps; p++ {
 				for j := 0; j < pr.bw; j++ {
-					want := at(src, pr.trans, p, j, ld)
-					if dg[p*pr.bw+j] != want {
+					got := dg[p*pr.bw+j]
+					if trans && j >= pr.rows {
+						if got != sentinel {
+							t.Fatalf("%s k=%d: Go twin wrote p=%d j=%d", pr.name, k, p, j)
+						}
+						continue
+					}
+					if want := at(src, trans, p, j, ld); got != want {
 						t.Fatalf("%s k=%d: Go twin wrong at p=%d j=%d", pr.name, k, p, j)
 					}
 				}
@@ -452,32 +490,74 @@ func TestPackTwins(t *testing.T) {
 	}
 }
 
+// TestTransAdd holds the accumulating transpositions to the sums they
+// promise, and checks that they stay inside their columns.
+func TestTransAdd(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	for _, ks := range testSets() {
+		for _, tr := range []struct {
+			rows int
+			f    transAddFunc
+		}{{8, ks.transAdd}, {16, ks.transAdd16}} {
+			for _, k8 := range []int{1, 2, 5} {
+				const ldb, ldd = 45, 19
+				rows := tr.rows
+				b := randSlice(r, (rows-1)*ldb+8*k8)
+				d0 := randSlice(r, (8*k8-1)*ldd+rows+3)
+				for i := range d0 {
+					if i%ldd >= rows || i >= (8*k8-1)*ldd+rows {
+						d0[i] = sentinel
+					}
+				}
+				d := append([]float32(nil), d0...)
+				tr.f(k8, b, ldb, d[:(8*k8-1)*ldd+rows], ldd, -0.75)
+				for i := range d {
+					p, j := i/ldd, i%ldd
+					if d0[i] == sentinel {
+						if d[i] != sentinel {
+							t.Fatalf("%s rows=%d k8=%d: wrote index %d", ks.name, rows, k8, i)
+						}
+						continue
+					}
+					want := b[j*ldb+p] - 0.75*d0[i]
+					if math.Abs(float64(d[i]-want)) > 1e-6 {
+						t.Fatalf("%s rows=%d k8=%d: dst[%d][%d] = %v, want %v", ks.name, rows, k8, p, j, d[i], want)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestCopyRowsTwin(t *testing.T) {
-	if !hasAsm {
+	if len(asmSets) == 0 {
 		t.Skip("no assembly kernels in this build or on this CPU")
 	}
 	r := rand.New(rand.NewPCG(15, 16))
-	for _, k := range []int{0, 1, 2, 5, 17} {
-		for _, np := range []int{0, 1, 2, 3, 7} {
-			ld := np*nr + r.IntN(5)
-			src := randSlice(r, max(0, (k-1)*ld+np*nr))
-			da := make([]float32, np*nr*k+9)
-			dg := make([]float32, len(da))
-			for i := range da {
-				da[i], dg[i] = sentinel, sentinel
-			}
-			asmKernels.copyRows(k, np, src, ld, da[:np*nr*k])
-			goKernels.copyRows(k, np, src, ld, dg[:np*nr*k])
-			for i := range da {
-				if da[i] != dg[i] {
-					t.Fatalf("k=%d np=%d: index %d asm %v go %v", k, np, i, da[i], dg[i])
+	for _, ks := range asmSets {
+		nr := ks.nr
+		for _, k := range []int{0, 1, 2, 5, 17} {
+			for _, np := range []int{0, 1, 2, 3, 7} {
+				ld := np*nr + r.IntN(5)
+				src := randSlice(r, max(0, (k-1)*ld+np*nr))
+				da := make([]float32, np*nr*k+9)
+				dg := make([]float32, len(da))
+				for i := range da {
+					da[i], dg[i] = sentinel, sentinel
 				}
-			}
-			for q := 0; q < np; q++ {
-				for p := 0; p < k; p++ {
-					for j := 0; j < nr; j++ {
-						if dg[(q*k+p)*nr+j] != src[p*ld+q*nr+j] {
-							t.Fatalf("k=%d np=%d: Go twin wrong at q=%d p=%d j=%d", k, np, q, p, j)
+				ks.copyRows(k, np, src, ld, da[:np*nr*k])
+				ks.twin.copyRows(k, np, src, ld, dg[:np*nr*k])
+				for i := range da {
+					if da[i] != dg[i] {
+						t.Fatalf("%s k=%d np=%d: index %d asm %v go %v", ks.name, k, np, i, da[i], dg[i])
+					}
+				}
+				for q := 0; q < np; q++ {
+					for p := 0; p < k; p++ {
+						for j := 0; j < nr; j++ {
+							if dg[(q*k+p)*nr+j] != src[p*ld+q*nr+j] {
+								t.Fatalf("%s k=%d np=%d: Go twin wrong at q=%d p=%d j=%d", ks.name, k, np, q, p, j)
+							}
 						}
 					}
 				}

@@ -1,39 +1,71 @@
 package gemm
 
-// kern6x16Go is the pure-Go twin of the assembly kern6x16: same arguments,
-// same packed layout, same result up to rounding. It is what runs with
-// -tags noasm, off amd64, and on CPUs without AVX2+FMA, and what the tests
-// hold the assembly to. See kernelFunc for the contract.
+// The pure-Go twins of the assembly kernels: same arguments, same packed
+// layout, same result up to rounding. They are what runs with -tags noasm,
+// off amd64, and on CPUs without AVX2+FMA, and what the tests hold the
+// assembly to. See kernelFunc for the contract. kernGo already stops at h,
+// so the twins of kernels of one width but different heights are the same
+// code.
+
+// kern6x16Go is the pure-Go twin of kern6x16.
 func kern6x16Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
-	kernGo(nr, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+	kernGo(16, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
 }
 
 // kern6x8Go is the pure-Go twin of kern6x8, the kernel for the last panel
 // when it is at most 8 columns wide.
 func kern6x8Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
-	kernGo(nrHalf, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+	kernGo(8, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
 }
-
-// The 4- and 2-row twins are the same code: kernGo already stops at h.
 
 // kern4x16Go is the pure-Go twin of kern4x16.
 func kern4x16Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
-	kernGo(nr, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+	kernGo(16, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
 }
 
 // kern4x8Go is the pure-Go twin of kern4x8.
 func kern4x8Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
-	kernGo(nrHalf, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+	kernGo(8, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
 }
 
 // kern2x16Go is the pure-Go twin of kern2x16.
 func kern2x16Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
-	kernGo(nr, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+	kernGo(16, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
 }
 
 // kern2x8Go is the pure-Go twin of kern2x8.
 func kern2x8Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
-	kernGo(nrHalf, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+	kernGo(8, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+}
+
+// kernZ8x32Go is the pure-Go twin of kernZ8x32.
+func kernZ8x32Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
+	kernGo(32, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+}
+
+// kernZ4x32Go is the pure-Go twin of kernZ4x32.
+func kernZ4x32Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
+	kernGo(32, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+}
+
+// kernZ2x32Go is the pure-Go twin of kernZ2x32.
+func kernZ2x32Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
+	kernGo(32, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+}
+
+// kernZ8x16Go is the pure-Go twin of kernZ8x16.
+func kernZ8x16Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
+	kernGo(16, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+}
+
+// kernZ4x16Go is the pure-Go twin of kernZ4x16.
+func kernZ4x16Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
+	kernGo(16, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
+}
+
+// kernZ2x16Go is the pure-Go twin of kernZ2x16.
+func kernZ2x16Go(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc, h, w int, alpha, beta float32, load bool) {
+	kernGo(16, k, a, rs, cs, b, ldb, c, ldc, h, w, alpha, beta, load)
 }
 
 // kernGo walks the tile in 2×4 sub-blocks: eight scalar accumulators plus two

@@ -1526,22 +1526,24 @@ copyB8_done:
 	VZEROUPPER
 	RET
 
-// func transB16(k8 int, b []float32, ldb int, dst []float32)
+// func trans8(k8 int, b []float32, ldb int, dst []float32, ldd int)
 // Requires: AVX
-TEXT ·transB16(SB), NOSPLIT, $0-64
+TEXT ·trans8(SB), NOSPLIT, $0-72
 	MOVQ  k8+0(FP), CX
 	MOVQ  b_base+8(FP), SI
 	MOVQ  ldb+32(FP), R8
 	MOVQ  dst_base+40(FP), DI
+	MOVQ  ldd+64(FP), R11
 	SHLQ  $0x02, R8
+	SHLQ  $0x02, R11
 	LEAQ  (R8)(R8*2), R9
+	LEAQ  (R11)(R11*2), R12
 	LEAQ  (SI)(R8*4), R10
-	LEAQ  (R10)(R8*4), R11
-	LEAQ  (R11)(R8*4), R12
+	LEAQ  (DI)(R11*4), R13
 	TESTQ CX, CX
-	JZ    transB16_done
+	JZ    trans8_done
 
-transB16_loop:
+trans8_loop:
 	VMOVUPS     (SI), X0
 	VINSERTF128 $0x01, (R10), Y0, Y0
 	VMOVUPS     16(SI), X4
@@ -1567,9 +1569,9 @@ transB16_loop:
 	VSHUFPS     $0x44, Y11, Y9, Y2
 	VSHUFPS     $0xee, Y11, Y9, Y3
 	VMOVUPS     Y0, (DI)
-	VMOVUPS     Y1, 64(DI)
-	VMOVUPS     Y2, 128(DI)
-	VMOVUPS     Y3, 192(DI)
+	VMOVUPS     Y1, (DI)(R11*1)
+	VMOVUPS     Y2, (DI)(R11*2)
+	VMOVUPS     Y3, (DI)(R12*1)
 	VUNPCKLPS   Y5, Y4, Y8
 	VUNPCKHPS   Y5, Y4, Y9
 	VUNPCKLPS   Y7, Y6, Y10
@@ -1578,26 +1580,97 @@ transB16_loop:
 	VSHUFPS     $0xee, Y10, Y8, Y5
 	VSHUFPS     $0x44, Y11, Y9, Y6
 	VSHUFPS     $0xee, Y11, Y9, Y7
-	VMOVUPS     Y4, 256(DI)
-	VMOVUPS     Y5, 320(DI)
-	VMOVUPS     Y6, 384(DI)
-	VMOVUPS     Y7, 448(DI)
-	VMOVUPS     (R11), X0
-	VINSERTF128 $0x01, (R12), Y0, Y0
-	VMOVUPS     16(R11), X4
-	VINSERTF128 $0x01, 16(R12), Y4, Y4
-	VMOVUPS     (R11)(R8*1), X1
-	VINSERTF128 $0x01, (R12)(R8*1), Y1, Y1
-	VMOVUPS     16(R11)(R8*1), X5
-	VINSERTF128 $0x01, 16(R12)(R8*1), Y5, Y5
-	VMOVUPS     (R11)(R8*2), X2
-	VINSERTF128 $0x01, (R12)(R8*2), Y2, Y2
-	VMOVUPS     16(R11)(R8*2), X6
-	VINSERTF128 $0x01, 16(R12)(R8*2), Y6, Y6
-	VMOVUPS     (R11)(R9*1), X3
-	VINSERTF128 $0x01, (R12)(R9*1), Y3, Y3
-	VMOVUPS     16(R11)(R9*1), X7
-	VINSERTF128 $0x01, 16(R12)(R9*1), Y7, Y7
+	VMOVUPS     Y4, (R13)
+	VMOVUPS     Y5, (R13)(R11*1)
+	VMOVUPS     Y6, (R13)(R11*2)
+	VMOVUPS     Y7, (R13)(R12*1)
+	ADDQ        $0x20, SI
+	ADDQ        $0x20, R10
+	LEAQ        (DI)(R11*8), DI
+	LEAQ        (R13)(R11*8), R13
+	DECQ        CX
+	JNZ         trans8_loop
+
+trans8_done:
+	VZEROUPPER
+	RET
+
+// func trans16(k8 int, b []float32, ldb int, dst []float32, ldd int)
+// Requires: AVX
+TEXT ·trans16(SB), NOSPLIT, $0-72
+	MOVQ  k8+0(FP), CX
+	MOVQ  b_base+8(FP), SI
+	MOVQ  ldb+32(FP), R8
+	MOVQ  dst_base+40(FP), DI
+	MOVQ  ldd+64(FP), R11
+	SHLQ  $0x02, R8
+	SHLQ  $0x02, R11
+	LEAQ  (R8)(R8*2), R9
+	LEAQ  (R11)(R11*2), R12
+	LEAQ  (SI)(R8*4), R10
+	LEAQ  (R10)(R8*4), BX
+	LEAQ  (BX)(R8*4), DX
+	LEAQ  (DI)(R11*4), R13
+	TESTQ CX, CX
+	JZ    trans16_done
+
+trans16_loop:
+	VMOVUPS     (SI), X0
+	VINSERTF128 $0x01, (R10), Y0, Y0
+	VMOVUPS     16(SI), X4
+	VINSERTF128 $0x01, 16(R10), Y4, Y4
+	VMOVUPS     (SI)(R8*1), X1
+	VINSERTF128 $0x01, (R10)(R8*1), Y1, Y1
+	VMOVUPS     16(SI)(R8*1), X5
+	VINSERTF128 $0x01, 16(R10)(R8*1), Y5, Y5
+	VMOVUPS     (SI)(R8*2), X2
+	VINSERTF128 $0x01, (R10)(R8*2), Y2, Y2
+	VMOVUPS     16(SI)(R8*2), X6
+	VINSERTF128 $0x01, 16(R10)(R8*2), Y6, Y6
+	VMOVUPS     (SI)(R9*1), X3
+	VINSERTF128 $0x01, (R10)(R9*1), Y3, Y3
+	VMOVUPS     16(SI)(R9*1), X7
+	VINSERTF128 $0x01, 16(R10)(R9*1), Y7, Y7
+	VUNPCKLPS   Y1, Y0, Y8
+	VUNPCKHPS   Y1, Y0, Y9
+	VUNPCKLPS   Y3, Y2, Y10
+	VUNPCKHPS   Y3, Y2, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y0
+	VSHUFPS     $0xee, Y10, Y8, Y1
+	VSHUFPS     $0x44, Y11, Y9, Y2
+	VSHUFPS     $0xee, Y11, Y9, Y3
+	VMOVUPS     Y0, (DI)
+	VMOVUPS     Y1, (DI)(R11*1)
+	VMOVUPS     Y2, (DI)(R11*2)
+	VMOVUPS     Y3, (DI)(R12*1)
+	VUNPCKLPS   Y5, Y4, Y8
+	VUNPCKHPS   Y5, Y4, Y9
+	VUNPCKLPS   Y7, Y6, Y10
+	VUNPCKHPS   Y7, Y6, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y4
+	VSHUFPS     $0xee, Y10, Y8, Y5
+	VSHUFPS     $0x44, Y11, Y9, Y6
+	VSHUFPS     $0xee, Y11, Y9, Y7
+	VMOVUPS     Y4, (R13)
+	VMOVUPS     Y5, (R13)(R11*1)
+	VMOVUPS     Y6, (R13)(R11*2)
+	VMOVUPS     Y7, (R13)(R12*1)
+	VMOVUPS     (BX), X0
+	VINSERTF128 $0x01, (DX), Y0, Y0
+	VMOVUPS     16(BX), X4
+	VINSERTF128 $0x01, 16(DX), Y4, Y4
+	VMOVUPS     (BX)(R8*1), X1
+	VINSERTF128 $0x01, (DX)(R8*1), Y1, Y1
+	VMOVUPS     16(BX)(R8*1), X5
+	VINSERTF128 $0x01, 16(DX)(R8*1), Y5, Y5
+	VMOVUPS     (BX)(R8*2), X2
+	VINSERTF128 $0x01, (DX)(R8*2), Y2, Y2
+	VMOVUPS     16(BX)(R8*2), X6
+	VINSERTF128 $0x01, 16(DX)(R8*2), Y6, Y6
+	VMOVUPS     (BX)(R9*1), X3
+	VINSERTF128 $0x01, (DX)(R9*1), Y3, Y3
+	VMOVUPS     16(BX)(R9*1), X7
+	VINSERTF128 $0x01, 16(DX)(R9*1), Y7, Y7
 	VUNPCKLPS   Y1, Y0, Y8
 	VUNPCKHPS   Y1, Y0, Y9
 	VUNPCKLPS   Y3, Y2, Y10
@@ -1607,9 +1680,9 @@ transB16_loop:
 	VSHUFPS     $0x44, Y11, Y9, Y2
 	VSHUFPS     $0xee, Y11, Y9, Y3
 	VMOVUPS     Y0, 32(DI)
-	VMOVUPS     Y1, 96(DI)
-	VMOVUPS     Y2, 160(DI)
-	VMOVUPS     Y3, 224(DI)
+	VMOVUPS     Y1, 32(DI)(R11*1)
+	VMOVUPS     Y2, 32(DI)(R11*2)
+	VMOVUPS     Y3, 32(DI)(R12*1)
 	VUNPCKLPS   Y5, Y4, Y8
 	VUNPCKHPS   Y5, Y4, Y9
 	VUNPCKLPS   Y7, Y6, Y10
@@ -1618,36 +1691,42 @@ transB16_loop:
 	VSHUFPS     $0xee, Y10, Y8, Y5
 	VSHUFPS     $0x44, Y11, Y9, Y6
 	VSHUFPS     $0xee, Y11, Y9, Y7
-	VMOVUPS     Y4, 288(DI)
-	VMOVUPS     Y5, 352(DI)
-	VMOVUPS     Y6, 416(DI)
-	VMOVUPS     Y7, 480(DI)
+	VMOVUPS     Y4, 32(R13)
+	VMOVUPS     Y5, 32(R13)(R11*1)
+	VMOVUPS     Y6, 32(R13)(R11*2)
+	VMOVUPS     Y7, 32(R13)(R12*1)
 	ADDQ        $0x20, SI
 	ADDQ        $0x20, R10
-	ADDQ        $0x20, R11
-	ADDQ        $0x20, R12
-	ADDQ        $0x00000200, DI
+	ADDQ        $0x20, BX
+	ADDQ        $0x20, DX
+	LEAQ        (DI)(R11*8), DI
+	LEAQ        (R13)(R11*8), R13
 	DECQ        CX
-	JNZ         transB16_loop
+	JNZ         trans16_loop
 
-transB16_done:
+trans16_done:
 	VZEROUPPER
 	RET
 
-// func transB8(k8 int, b []float32, ldb int, dst []float32)
-// Requires: AVX
-TEXT ·transB8(SB), NOSPLIT, $0-64
-	MOVQ  k8+0(FP), CX
-	MOVQ  b_base+8(FP), SI
-	MOVQ  ldb+32(FP), R8
-	MOVQ  dst_base+40(FP), DI
-	SHLQ  $0x02, R8
-	LEAQ  (R8)(R8*2), R9
-	LEAQ  (SI)(R8*4), R10
-	TESTQ CX, CX
-	JZ    transB8_done
+// func trans8Add(k8 int, b []float32, ldb int, dst []float32, ldd int, beta float32)
+// Requires: AVX, FMA3
+TEXT ·trans8Add(SB), NOSPLIT, $0-76
+	MOVQ         k8+0(FP), CX
+	MOVQ         b_base+8(FP), SI
+	MOVQ         ldb+32(FP), R8
+	MOVQ         dst_base+40(FP), DI
+	MOVQ         ldd+64(FP), R11
+	SHLQ         $0x02, R8
+	SHLQ         $0x02, R11
+	LEAQ         (R8)(R8*2), R9
+	LEAQ         (R11)(R11*2), R12
+	LEAQ         (SI)(R8*4), R10
+	LEAQ         (DI)(R11*4), R13
+	VBROADCASTSS beta+72(FP), Y12
+	TESTQ        CX, CX
+	JZ           trans8Add_done
 
-transB8_loop:
+trans8Add_loop:
 	VMOVUPS     (SI), X0
 	VINSERTF128 $0x01, (R10), Y0, Y0
 	VMOVUPS     16(SI), X4
@@ -1672,10 +1751,14 @@ transB8_loop:
 	VSHUFPS     $0xee, Y10, Y8, Y1
 	VSHUFPS     $0x44, Y11, Y9, Y2
 	VSHUFPS     $0xee, Y11, Y9, Y3
+	VFMADD231PS (DI), Y12, Y0
 	VMOVUPS     Y0, (DI)
-	VMOVUPS     Y1, 32(DI)
-	VMOVUPS     Y2, 64(DI)
-	VMOVUPS     Y3, 96(DI)
+	VFMADD231PS (DI)(R11*1), Y12, Y1
+	VMOVUPS     Y1, (DI)(R11*1)
+	VFMADD231PS (DI)(R11*2), Y12, Y2
+	VMOVUPS     Y2, (DI)(R11*2)
+	VFMADD231PS (DI)(R12*1), Y12, Y3
+	VMOVUPS     Y3, (DI)(R12*1)
 	VUNPCKLPS   Y5, Y4, Y8
 	VUNPCKHPS   Y5, Y4, Y9
 	VUNPCKLPS   Y7, Y6, Y10
@@ -1684,16 +1767,1756 @@ transB8_loop:
 	VSHUFPS     $0xee, Y10, Y8, Y5
 	VSHUFPS     $0x44, Y11, Y9, Y6
 	VSHUFPS     $0xee, Y11, Y9, Y7
-	VMOVUPS     Y4, 128(DI)
-	VMOVUPS     Y5, 160(DI)
-	VMOVUPS     Y6, 192(DI)
-	VMOVUPS     Y7, 224(DI)
+	VFMADD231PS (R13), Y12, Y4
+	VMOVUPS     Y4, (R13)
+	VFMADD231PS (R13)(R11*1), Y12, Y5
+	VMOVUPS     Y5, (R13)(R11*1)
+	VFMADD231PS (R13)(R11*2), Y12, Y6
+	VMOVUPS     Y6, (R13)(R11*2)
+	VFMADD231PS (R13)(R12*1), Y12, Y7
+	VMOVUPS     Y7, (R13)(R12*1)
 	ADDQ        $0x20, SI
 	ADDQ        $0x20, R10
-	ADDQ        $0x00000100, DI
+	LEAQ        (DI)(R11*8), DI
+	LEAQ        (R13)(R11*8), R13
 	DECQ        CX
-	JNZ         transB8_loop
+	JNZ         trans8Add_loop
 
-transB8_done:
+trans8Add_done:
+	VZEROUPPER
+	RET
+
+// func trans16Add(k8 int, b []float32, ldb int, dst []float32, ldd int, beta float32)
+// Requires: AVX, FMA3
+TEXT ·trans16Add(SB), NOSPLIT, $0-76
+	MOVQ         k8+0(FP), CX
+	MOVQ         b_base+8(FP), SI
+	MOVQ         ldb+32(FP), R8
+	MOVQ         dst_base+40(FP), DI
+	MOVQ         ldd+64(FP), R11
+	SHLQ         $0x02, R8
+	SHLQ         $0x02, R11
+	LEAQ         (R8)(R8*2), R9
+	LEAQ         (R11)(R11*2), R12
+	LEAQ         (SI)(R8*4), R10
+	LEAQ         (R10)(R8*4), BX
+	LEAQ         (BX)(R8*4), DX
+	LEAQ         (DI)(R11*4), R13
+	VBROADCASTSS beta+72(FP), Y12
+	TESTQ        CX, CX
+	JZ           trans16Add_done
+
+trans16Add_loop:
+	VMOVUPS     (SI), X0
+	VINSERTF128 $0x01, (R10), Y0, Y0
+	VMOVUPS     16(SI), X4
+	VINSERTF128 $0x01, 16(R10), Y4, Y4
+	VMOVUPS     (SI)(R8*1), X1
+	VINSERTF128 $0x01, (R10)(R8*1), Y1, Y1
+	VMOVUPS     16(SI)(R8*1), X5
+	VINSERTF128 $0x01, 16(R10)(R8*1), Y5, Y5
+	VMOVUPS     (SI)(R8*2), X2
+	VINSERTF128 $0x01, (R10)(R8*2), Y2, Y2
+	VMOVUPS     16(SI)(R8*2), X6
+	VINSERTF128 $0x01, 16(R10)(R8*2), Y6, Y6
+	VMOVUPS     (SI)(R9*1), X3
+	VINSERTF128 $0x01, (R10)(R9*1), Y3, Y3
+	VMOVUPS     16(SI)(R9*1), X7
+	VINSERTF128 $0x01, 16(R10)(R9*1), Y7, Y7
+	VUNPCKLPS   Y1, Y0, Y8
+	VUNPCKHPS   Y1, Y0, Y9
+	VUNPCKLPS   Y3, Y2, Y10
+	VUNPCKHPS   Y3, Y2, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y0
+	VSHUFPS     $0xee, Y10, Y8, Y1
+	VSHUFPS     $0x44, Y11, Y9, Y2
+	VSHUFPS     $0xee, Y11, Y9, Y3
+	VFMADD231PS (DI), Y12, Y0
+	VMOVUPS     Y0, (DI)
+	VFMADD231PS (DI)(R11*1), Y12, Y1
+	VMOVUPS     Y1, (DI)(R11*1)
+	VFMADD231PS (DI)(R11*2), Y12, Y2
+	VMOVUPS     Y2, (DI)(R11*2)
+	VFMADD231PS (DI)(R12*1), Y12, Y3
+	VMOVUPS     Y3, (DI)(R12*1)
+	VUNPCKLPS   Y5, Y4, Y8
+	VUNPCKHPS   Y5, Y4, Y9
+	VUNPCKLPS   Y7, Y6, Y10
+	VUNPCKHPS   Y7, Y6, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y4
+	VSHUFPS     $0xee, Y10, Y8, Y5
+	VSHUFPS     $0x44, Y11, Y9, Y6
+	VSHUFPS     $0xee, Y11, Y9, Y7
+	VFMADD231PS (R13), Y12, Y4
+	VMOVUPS     Y4, (R13)
+	VFMADD231PS (R13)(R11*1), Y12, Y5
+	VMOVUPS     Y5, (R13)(R11*1)
+	VFMADD231PS (R13)(R11*2), Y12, Y6
+	VMOVUPS     Y6, (R13)(R11*2)
+	VFMADD231PS (R13)(R12*1), Y12, Y7
+	VMOVUPS     Y7, (R13)(R12*1)
+	VMOVUPS     (BX), X0
+	VINSERTF128 $0x01, (DX), Y0, Y0
+	VMOVUPS     16(BX), X4
+	VINSERTF128 $0x01, 16(DX), Y4, Y4
+	VMOVUPS     (BX)(R8*1), X1
+	VINSERTF128 $0x01, (DX)(R8*1), Y1, Y1
+	VMOVUPS     16(BX)(R8*1), X5
+	VINSERTF128 $0x01, 16(DX)(R8*1), Y5, Y5
+	VMOVUPS     (BX)(R8*2), X2
+	VINSERTF128 $0x01, (DX)(R8*2), Y2, Y2
+	VMOVUPS     16(BX)(R8*2), X6
+	VINSERTF128 $0x01, 16(DX)(R8*2), Y6, Y6
+	VMOVUPS     (BX)(R9*1), X3
+	VINSERTF128 $0x01, (DX)(R9*1), Y3, Y3
+	VMOVUPS     16(BX)(R9*1), X7
+	VINSERTF128 $0x01, 16(DX)(R9*1), Y7, Y7
+	VUNPCKLPS   Y1, Y0, Y8
+	VUNPCKHPS   Y1, Y0, Y9
+	VUNPCKLPS   Y3, Y2, Y10
+	VUNPCKHPS   Y3, Y2, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y0
+	VSHUFPS     $0xee, Y10, Y8, Y1
+	VSHUFPS     $0x44, Y11, Y9, Y2
+	VSHUFPS     $0xee, Y11, Y9, Y3
+	VFMADD231PS 32(DI), Y12, Y0
+	VMOVUPS     Y0, 32(DI)
+	VFMADD231PS 32(DI)(R11*1), Y12, Y1
+	VMOVUPS     Y1, 32(DI)(R11*1)
+	VFMADD231PS 32(DI)(R11*2), Y12, Y2
+	VMOVUPS     Y2, 32(DI)(R11*2)
+	VFMADD231PS 32(DI)(R12*1), Y12, Y3
+	VMOVUPS     Y3, 32(DI)(R12*1)
+	VUNPCKLPS   Y5, Y4, Y8
+	VUNPCKHPS   Y5, Y4, Y9
+	VUNPCKLPS   Y7, Y6, Y10
+	VUNPCKHPS   Y7, Y6, Y11
+	VSHUFPS     $0x44, Y10, Y8, Y4
+	VSHUFPS     $0xee, Y10, Y8, Y5
+	VSHUFPS     $0x44, Y11, Y9, Y6
+	VSHUFPS     $0xee, Y11, Y9, Y7
+	VFMADD231PS 32(R13), Y12, Y4
+	VMOVUPS     Y4, 32(R13)
+	VFMADD231PS 32(R13)(R11*1), Y12, Y5
+	VMOVUPS     Y5, 32(R13)(R11*1)
+	VFMADD231PS 32(R13)(R11*2), Y12, Y6
+	VMOVUPS     Y6, 32(R13)(R11*2)
+	VFMADD231PS 32(R13)(R12*1), Y12, Y7
+	VMOVUPS     Y7, 32(R13)(R12*1)
+	ADDQ        $0x20, SI
+	ADDQ        $0x20, R10
+	ADDQ        $0x20, BX
+	ADDQ        $0x20, DX
+	LEAQ        (DI)(R11*8), DI
+	LEAQ        (R13)(R11*8), R13
+	DECQ        CX
+	JNZ         trans16Add_loop
+
+trans16Add_done:
+	VZEROUPPER
+	RET
+
+// func kernZ8x32(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// Requires: AVX, AVX512F
+TEXT ·kernZ8x32(SB), NOSPLIT, $0-137
+	MOVQ   k+0(FP), CX
+	MOVQ   a_base+8(FP), SI
+	MOVQ   rs+32(FP), R8
+	MOVQ   cs+40(FP), R13
+	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
+	SHLQ   $0x02, R8
+	SHLQ   $0x02, R13
+	SHLQ   $0x02, BX
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (SI)(R8*4), R10
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	// K loop, unrolled by 4.
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   kernZ8x32_tail
+
+kernZ8x32_loop4:
+	VMOVUPS      (DI), Z28
+	VMOVUPS      64(DI), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (SI)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (SI)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (R10), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R10)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R10)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R10)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         R13, SI
+	ADDQ         R13, R10
+	VMOVUPS      (DI)(BX*1), Z28
+	VMOVUPS      64(DI)(BX*1), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (SI)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (SI)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (R10), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R10)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R10)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R10)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         R13, SI
+	ADDQ         R13, R10
+	VMOVUPS      (DI)(BX*2), Z28
+	VMOVUPS      64(DI)(BX*2), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (SI)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (SI)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (R10), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R10)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R10)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R10)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         R13, SI
+	ADDQ         R13, R10
+	VMOVUPS      (DX), Z28
+	VMOVUPS      64(DX), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (SI)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (SI)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (R10), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R10)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R10)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R10)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         R13, SI
+	ADDQ         R13, R10
+	LEAQ         (DI)(BX*4), DI
+	LEAQ         (DX)(BX*4), DX
+	DECQ         AX
+	JNZ          kernZ8x32_loop4
+
+kernZ8x32_tail:
+	ANDQ $0x03, CX
+	JZ   kernZ8x32_epilogue
+
+kernZ8x32_loop1:
+	VMOVUPS      (DI), Z28
+	VMOVUPS      64(DI), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (SI)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (SI)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (R10), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R10)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R10)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R10)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         R13, SI
+	ADDQ         R13, R10
+	ADDQ         BX, DI
+	DECQ         CX
+	JNZ          kernZ8x32_loop1
+
+kernZ8x32_epilogue:
+	VBROADCASTSS alpha+128(FP), Z30
+	VMULPS       Z30, Z0, Z0
+	VMULPS       Z30, Z1, Z1
+	VMULPS       Z30, Z2, Z2
+	VMULPS       Z30, Z3, Z3
+	VMULPS       Z30, Z4, Z4
+	VMULPS       Z30, Z5, Z5
+	VMULPS       Z30, Z6, Z6
+	VMULPS       Z30, Z7, Z7
+	VMULPS       Z30, Z8, Z8
+	VMULPS       Z30, Z9, Z9
+	VMULPS       Z30, Z10, Z10
+	VMULPS       Z30, Z11, Z11
+	VMULPS       Z30, Z12, Z12
+	VMULPS       Z30, Z13, Z13
+	VMULPS       Z30, Z14, Z14
+	VMULPS       Z30, Z15, Z15
+	VBROADCASTSS beta+132(FP), Z31
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
+	CMPQ         R13, $0x20
+	JNE          kernZ8x32_ragged
+
+	// All columns.
+	TESTB       BL, BL
+	JZ          kernZ8x32_full_noload
+	VFMADD231PS (DX), Z31, Z0
+	VMOVUPS     Z0, (DX)
+	VFMADD231PS 64(DX), Z31, Z1
+	VMOVUPS     Z1, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, Z2
+	VMOVUPS     Z2, (DX)
+	VFMADD231PS 64(DX), Z31, Z3
+	VMOVUPS     Z3, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, Z4
+	VMOVUPS     Z4, (DX)
+	VFMADD231PS 64(DX), Z31, Z5
+	VMOVUPS     Z5, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, Z6
+	VMOVUPS     Z6, (DX)
+	VFMADD231PS 64(DX), Z31, Z7
+	VMOVUPS     Z7, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x04
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, Z8
+	VMOVUPS     Z8, (DX)
+	VFMADD231PS 64(DX), Z31, Z9
+	VMOVUPS     Z9, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x05
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, Z10
+	VMOVUPS     Z10, (DX)
+	VFMADD231PS 64(DX), Z31, Z11
+	VMOVUPS     Z11, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x06
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, Z12
+	VMOVUPS     Z12, (DX)
+	VFMADD231PS 64(DX), Z31, Z13
+	VMOVUPS     Z13, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x07
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, Z14
+	VMOVUPS     Z14, (DX)
+	VFMADD231PS 64(DX), Z31, Z15
+	VMOVUPS     Z15, 64(DX)
+	JMP         kernZ8x32_done
+
+kernZ8x32_full_noload:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ8x32_done
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kernZ8x32_done
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kernZ8x32_done
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x04
+	JLE     kernZ8x32_done
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x05
+	JLE     kernZ8x32_done
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x06
+	JLE     kernZ8x32_done
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x07
+	JLE     kernZ8x32_done
+	VMOVUPS Z14, (DX)
+	VMOVUPS Z15, 64(DX)
+	JMP     kernZ8x32_done
+
+kernZ8x32_ragged:
+	MOVQ        R13, CX
+	MOVQ        $0x00000001, AX
+	SHLQ        CL, AX
+	DECQ        AX
+	KMOVW       AX, K1
+	SHRQ        $0x10, AX
+	KMOVW       AX, K2
+	TESTB       BL, BL
+	JZ          kernZ8x32_ragged_noload
+	VFMADD231PS (DX), Z31, K1, Z0
+	VMOVUPS     Z0, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z1
+	VMOVUPS     Z1, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, K1, Z2
+	VMOVUPS     Z2, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z3
+	VMOVUPS     Z3, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, K1, Z4
+	VMOVUPS     Z4, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z5
+	VMOVUPS     Z5, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, K1, Z6
+	VMOVUPS     Z6, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z7
+	VMOVUPS     Z7, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x04
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, K1, Z8
+	VMOVUPS     Z8, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z9
+	VMOVUPS     Z9, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x05
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, K1, Z10
+	VMOVUPS     Z10, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z11
+	VMOVUPS     Z11, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x06
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, K1, Z12
+	VMOVUPS     Z12, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z13
+	VMOVUPS     Z13, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x07
+	JLE         kernZ8x32_done
+	VFMADD231PS (DX), Z31, K1, Z14
+	VMOVUPS     Z14, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z15
+	VMOVUPS     Z15, K2, 64(DX)
+	JMP         kernZ8x32_done
+
+kernZ8x32_ragged_noload:
+	VMOVUPS Z0, K1, (DX)
+	VMOVUPS Z1, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ8x32_done
+	VMOVUPS Z2, K1, (DX)
+	VMOVUPS Z3, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kernZ8x32_done
+	VMOVUPS Z4, K1, (DX)
+	VMOVUPS Z5, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kernZ8x32_done
+	VMOVUPS Z6, K1, (DX)
+	VMOVUPS Z7, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x04
+	JLE     kernZ8x32_done
+	VMOVUPS Z8, K1, (DX)
+	VMOVUPS Z9, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x05
+	JLE     kernZ8x32_done
+	VMOVUPS Z10, K1, (DX)
+	VMOVUPS Z11, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x06
+	JLE     kernZ8x32_done
+	VMOVUPS Z12, K1, (DX)
+	VMOVUPS Z13, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x07
+	JLE     kernZ8x32_done
+	VMOVUPS Z14, K1, (DX)
+	VMOVUPS Z15, K2, 64(DX)
+
+kernZ8x32_done:
+	VZEROUPPER
+	RET
+
+// func kernZ8x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// Requires: AVX, AVX512F
+TEXT ·kernZ8x16(SB), NOSPLIT, $0-137
+	MOVQ   k+0(FP), CX
+	MOVQ   a_base+8(FP), SI
+	MOVQ   rs+32(FP), R8
+	MOVQ   cs+40(FP), R13
+	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
+	SHLQ   $0x02, R8
+	SHLQ   $0x02, R13
+	SHLQ   $0x02, BX
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (SI)(R8*4), R10
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	// K loop, unrolled by 4.
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   kernZ8x16_tail
+
+kernZ8x16_loop4:
+	VMOVUPS          (DI), Z28
+	VFMADD231PS.BCST (SI), Z28, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z28, Z2
+	VFMADD231PS.BCST (SI)(R9*1), Z28, Z3
+	VFMADD231PS.BCST (R10), Z28, Z4
+	VFMADD231PS.BCST (R10)(R8*1), Z28, Z5
+	VFMADD231PS.BCST (R10)(R8*2), Z28, Z6
+	VFMADD231PS.BCST (R10)(R9*1), Z28, Z7
+	ADDQ             R13, SI
+	ADDQ             R13, R10
+	VMOVUPS          (DI)(BX*1), Z28
+	VFMADD231PS.BCST (SI), Z28, Z8
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z9
+	VFMADD231PS.BCST (SI)(R8*2), Z28, Z10
+	VFMADD231PS.BCST (SI)(R9*1), Z28, Z11
+	VFMADD231PS.BCST (R10), Z28, Z12
+	VFMADD231PS.BCST (R10)(R8*1), Z28, Z13
+	VFMADD231PS.BCST (R10)(R8*2), Z28, Z14
+	VFMADD231PS.BCST (R10)(R9*1), Z28, Z15
+	ADDQ             R13, SI
+	ADDQ             R13, R10
+	VMOVUPS          (DI)(BX*2), Z28
+	VFMADD231PS.BCST (SI), Z28, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z28, Z2
+	VFMADD231PS.BCST (SI)(R9*1), Z28, Z3
+	VFMADD231PS.BCST (R10), Z28, Z4
+	VFMADD231PS.BCST (R10)(R8*1), Z28, Z5
+	VFMADD231PS.BCST (R10)(R8*2), Z28, Z6
+	VFMADD231PS.BCST (R10)(R9*1), Z28, Z7
+	ADDQ             R13, SI
+	ADDQ             R13, R10
+	VMOVUPS          (DX), Z28
+	VFMADD231PS.BCST (SI), Z28, Z8
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z9
+	VFMADD231PS.BCST (SI)(R8*2), Z28, Z10
+	VFMADD231PS.BCST (SI)(R9*1), Z28, Z11
+	VFMADD231PS.BCST (R10), Z28, Z12
+	VFMADD231PS.BCST (R10)(R8*1), Z28, Z13
+	VFMADD231PS.BCST (R10)(R8*2), Z28, Z14
+	VFMADD231PS.BCST (R10)(R9*1), Z28, Z15
+	ADDQ             R13, SI
+	ADDQ             R13, R10
+	LEAQ             (DI)(BX*4), DI
+	LEAQ             (DX)(BX*4), DX
+	DECQ             AX
+	JNZ              kernZ8x16_loop4
+
+kernZ8x16_tail:
+	ANDQ $0x03, CX
+	JZ   kernZ8x16_epilogue
+
+kernZ8x16_loop1:
+	VMOVUPS          (DI), Z28
+	VFMADD231PS.BCST (SI), Z28, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z28, Z2
+	VFMADD231PS.BCST (SI)(R9*1), Z28, Z3
+	VFMADD231PS.BCST (R10), Z28, Z4
+	VFMADD231PS.BCST (R10)(R8*1), Z28, Z5
+	VFMADD231PS.BCST (R10)(R8*2), Z28, Z6
+	VFMADD231PS.BCST (R10)(R9*1), Z28, Z7
+	ADDQ             R13, SI
+	ADDQ             R13, R10
+	ADDQ             BX, DI
+	DECQ             CX
+	JNZ              kernZ8x16_loop1
+
+kernZ8x16_epilogue:
+	VADDPS       Z8, Z0, Z0
+	VADDPS       Z9, Z1, Z1
+	VADDPS       Z10, Z2, Z2
+	VADDPS       Z11, Z3, Z3
+	VADDPS       Z12, Z4, Z4
+	VADDPS       Z13, Z5, Z5
+	VADDPS       Z14, Z6, Z6
+	VADDPS       Z15, Z7, Z7
+	VBROADCASTSS alpha+128(FP), Z30
+	VMULPS       Z30, Z0, Z0
+	VMULPS       Z30, Z1, Z1
+	VMULPS       Z30, Z2, Z2
+	VMULPS       Z30, Z3, Z3
+	VMULPS       Z30, Z4, Z4
+	VMULPS       Z30, Z5, Z5
+	VMULPS       Z30, Z6, Z6
+	VMULPS       Z30, Z7, Z7
+	VBROADCASTSS beta+132(FP), Z31
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
+	CMPQ         R13, $0x10
+	JNE          kernZ8x16_ragged
+
+	// All columns.
+	TESTB       BL, BL
+	JZ          kernZ8x16_full_noload
+	VFMADD231PS (DX), Z31, Z0
+	VMOVUPS     Z0, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, Z1
+	VMOVUPS     Z1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, Z2
+	VMOVUPS     Z2, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, Z3
+	VMOVUPS     Z3, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x04
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, Z4
+	VMOVUPS     Z4, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x05
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, Z5
+	VMOVUPS     Z5, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x06
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, Z6
+	VMOVUPS     Z6, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x07
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, Z7
+	VMOVUPS     Z7, (DX)
+	JMP         kernZ8x16_done
+
+kernZ8x16_full_noload:
+	VMOVUPS Z0, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ8x16_done
+	VMOVUPS Z1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kernZ8x16_done
+	VMOVUPS Z2, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kernZ8x16_done
+	VMOVUPS Z3, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x04
+	JLE     kernZ8x16_done
+	VMOVUPS Z4, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x05
+	JLE     kernZ8x16_done
+	VMOVUPS Z5, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x06
+	JLE     kernZ8x16_done
+	VMOVUPS Z6, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x07
+	JLE     kernZ8x16_done
+	VMOVUPS Z7, (DX)
+	JMP     kernZ8x16_done
+
+kernZ8x16_ragged:
+	MOVQ        R13, CX
+	MOVQ        $0x00000001, AX
+	SHLQ        CL, AX
+	DECQ        AX
+	KMOVW       AX, K1
+	TESTB       BL, BL
+	JZ          kernZ8x16_ragged_noload
+	VFMADD231PS (DX), Z31, K1, Z0
+	VMOVUPS     Z0, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, K1, Z1
+	VMOVUPS     Z1, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, K1, Z2
+	VMOVUPS     Z2, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, K1, Z3
+	VMOVUPS     Z3, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x04
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, K1, Z4
+	VMOVUPS     Z4, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x05
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, K1, Z5
+	VMOVUPS     Z5, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x06
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, K1, Z6
+	VMOVUPS     Z6, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x07
+	JLE         kernZ8x16_done
+	VFMADD231PS (DX), Z31, K1, Z7
+	VMOVUPS     Z7, K1, (DX)
+	JMP         kernZ8x16_done
+
+kernZ8x16_ragged_noload:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ8x16_done
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kernZ8x16_done
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kernZ8x16_done
+	VMOVUPS Z3, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x04
+	JLE     kernZ8x16_done
+	VMOVUPS Z4, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x05
+	JLE     kernZ8x16_done
+	VMOVUPS Z5, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x06
+	JLE     kernZ8x16_done
+	VMOVUPS Z6, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x07
+	JLE     kernZ8x16_done
+	VMOVUPS Z7, K1, (DX)
+
+kernZ8x16_done:
+	VZEROUPPER
+	RET
+
+// func kernZ4x32(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// Requires: AVX, AVX512F
+TEXT ·kernZ4x32(SB), NOSPLIT, $0-137
+	MOVQ   k+0(FP), CX
+	MOVQ   a_base+8(FP), SI
+	MOVQ   rs+32(FP), R8
+	MOVQ   cs+40(FP), R13
+	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
+	SHLQ   $0x02, R8
+	SHLQ   $0x02, R13
+	SHLQ   $0x02, BX
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	// K loop, unrolled by 4.
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   kernZ4x32_tail
+
+kernZ4x32_loop4:
+	VMOVUPS      (DI), Z28
+	VMOVUPS      64(DI), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (SI)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (SI)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         R13, SI
+	VMOVUPS      (DI)(BX*1), Z28
+	VMOVUPS      64(DI)(BX*1), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (SI)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (SI)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         R13, SI
+	VMOVUPS      (DI)(BX*2), Z28
+	VMOVUPS      64(DI)(BX*2), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (SI)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (SI)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         R13, SI
+	VMOVUPS      (DX), Z28
+	VMOVUPS      64(DX), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (SI)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (SI)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         R13, SI
+	LEAQ         (DI)(BX*4), DI
+	LEAQ         (DX)(BX*4), DX
+	DECQ         AX
+	JNZ          kernZ4x32_loop4
+
+kernZ4x32_tail:
+	ANDQ $0x03, CX
+	JZ   kernZ4x32_epilogue
+
+kernZ4x32_loop1:
+	VMOVUPS      (DI), Z28
+	VMOVUPS      64(DI), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (SI)(R8*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (SI)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         R13, SI
+	ADDQ         BX, DI
+	DECQ         CX
+	JNZ          kernZ4x32_loop1
+
+kernZ4x32_epilogue:
+	VADDPS       Z8, Z0, Z0
+	VADDPS       Z9, Z1, Z1
+	VADDPS       Z10, Z2, Z2
+	VADDPS       Z11, Z3, Z3
+	VADDPS       Z12, Z4, Z4
+	VADDPS       Z13, Z5, Z5
+	VADDPS       Z14, Z6, Z6
+	VADDPS       Z15, Z7, Z7
+	VBROADCASTSS alpha+128(FP), Z30
+	VMULPS       Z30, Z0, Z0
+	VMULPS       Z30, Z1, Z1
+	VMULPS       Z30, Z2, Z2
+	VMULPS       Z30, Z3, Z3
+	VMULPS       Z30, Z4, Z4
+	VMULPS       Z30, Z5, Z5
+	VMULPS       Z30, Z6, Z6
+	VMULPS       Z30, Z7, Z7
+	VBROADCASTSS beta+132(FP), Z31
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
+	CMPQ         R13, $0x20
+	JNE          kernZ4x32_ragged
+
+	// All columns.
+	TESTB       BL, BL
+	JZ          kernZ4x32_full_noload
+	VFMADD231PS (DX), Z31, Z0
+	VMOVUPS     Z0, (DX)
+	VFMADD231PS 64(DX), Z31, Z1
+	VMOVUPS     Z1, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ4x32_done
+	VFMADD231PS (DX), Z31, Z2
+	VMOVUPS     Z2, (DX)
+	VFMADD231PS 64(DX), Z31, Z3
+	VMOVUPS     Z3, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kernZ4x32_done
+	VFMADD231PS (DX), Z31, Z4
+	VMOVUPS     Z4, (DX)
+	VFMADD231PS 64(DX), Z31, Z5
+	VMOVUPS     Z5, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kernZ4x32_done
+	VFMADD231PS (DX), Z31, Z6
+	VMOVUPS     Z6, (DX)
+	VFMADD231PS 64(DX), Z31, Z7
+	VMOVUPS     Z7, 64(DX)
+	JMP         kernZ4x32_done
+
+kernZ4x32_full_noload:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ4x32_done
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kernZ4x32_done
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kernZ4x32_done
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	JMP     kernZ4x32_done
+
+kernZ4x32_ragged:
+	MOVQ        R13, CX
+	MOVQ        $0x00000001, AX
+	SHLQ        CL, AX
+	DECQ        AX
+	KMOVW       AX, K1
+	SHRQ        $0x10, AX
+	KMOVW       AX, K2
+	TESTB       BL, BL
+	JZ          kernZ4x32_ragged_noload
+	VFMADD231PS (DX), Z31, K1, Z0
+	VMOVUPS     Z0, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z1
+	VMOVUPS     Z1, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ4x32_done
+	VFMADD231PS (DX), Z31, K1, Z2
+	VMOVUPS     Z2, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z3
+	VMOVUPS     Z3, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kernZ4x32_done
+	VFMADD231PS (DX), Z31, K1, Z4
+	VMOVUPS     Z4, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z5
+	VMOVUPS     Z5, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kernZ4x32_done
+	VFMADD231PS (DX), Z31, K1, Z6
+	VMOVUPS     Z6, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z7
+	VMOVUPS     Z7, K2, 64(DX)
+	JMP         kernZ4x32_done
+
+kernZ4x32_ragged_noload:
+	VMOVUPS Z0, K1, (DX)
+	VMOVUPS Z1, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ4x32_done
+	VMOVUPS Z2, K1, (DX)
+	VMOVUPS Z3, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kernZ4x32_done
+	VMOVUPS Z4, K1, (DX)
+	VMOVUPS Z5, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kernZ4x32_done
+	VMOVUPS Z6, K1, (DX)
+	VMOVUPS Z7, K2, 64(DX)
+
+kernZ4x32_done:
+	VZEROUPPER
+	RET
+
+// func kernZ4x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// Requires: AVX, AVX512F
+TEXT ·kernZ4x16(SB), NOSPLIT, $0-137
+	MOVQ   k+0(FP), CX
+	MOVQ   a_base+8(FP), SI
+	MOVQ   rs+32(FP), R8
+	MOVQ   cs+40(FP), R13
+	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
+	SHLQ   $0x02, R8
+	SHLQ   $0x02, R13
+	SHLQ   $0x02, BX
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	// K loop, unrolled by 4.
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   kernZ4x16_tail
+
+kernZ4x16_loop4:
+	VMOVUPS          (DI), Z28
+	VFMADD231PS.BCST (SI), Z28, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z28, Z2
+	VFMADD231PS.BCST (SI)(R9*1), Z28, Z3
+	ADDQ             R13, SI
+	VMOVUPS          (DI)(BX*1), Z28
+	VFMADD231PS.BCST (SI), Z28, Z4
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z5
+	VFMADD231PS.BCST (SI)(R8*2), Z28, Z6
+	VFMADD231PS.BCST (SI)(R9*1), Z28, Z7
+	ADDQ             R13, SI
+	VMOVUPS          (DI)(BX*2), Z28
+	VFMADD231PS.BCST (SI), Z28, Z8
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z9
+	VFMADD231PS.BCST (SI)(R8*2), Z28, Z10
+	VFMADD231PS.BCST (SI)(R9*1), Z28, Z11
+	ADDQ             R13, SI
+	VMOVUPS          (DX), Z28
+	VFMADD231PS.BCST (SI), Z28, Z12
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z13
+	VFMADD231PS.BCST (SI)(R8*2), Z28, Z14
+	VFMADD231PS.BCST (SI)(R9*1), Z28, Z15
+	ADDQ             R13, SI
+	LEAQ             (DI)(BX*4), DI
+	LEAQ             (DX)(BX*4), DX
+	DECQ             AX
+	JNZ              kernZ4x16_loop4
+
+kernZ4x16_tail:
+	ANDQ $0x03, CX
+	JZ   kernZ4x16_epilogue
+
+kernZ4x16_loop1:
+	VMOVUPS          (DI), Z28
+	VFMADD231PS.BCST (SI), Z28, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z28, Z2
+	VFMADD231PS.BCST (SI)(R9*1), Z28, Z3
+	ADDQ             R13, SI
+	ADDQ             BX, DI
+	DECQ             CX
+	JNZ              kernZ4x16_loop1
+
+kernZ4x16_epilogue:
+	VADDPS       Z4, Z0, Z0
+	VADDPS       Z5, Z1, Z1
+	VADDPS       Z6, Z2, Z2
+	VADDPS       Z7, Z3, Z3
+	VADDPS       Z8, Z0, Z0
+	VADDPS       Z9, Z1, Z1
+	VADDPS       Z10, Z2, Z2
+	VADDPS       Z11, Z3, Z3
+	VADDPS       Z12, Z0, Z0
+	VADDPS       Z13, Z1, Z1
+	VADDPS       Z14, Z2, Z2
+	VADDPS       Z15, Z3, Z3
+	VBROADCASTSS alpha+128(FP), Z30
+	VMULPS       Z30, Z0, Z0
+	VMULPS       Z30, Z1, Z1
+	VMULPS       Z30, Z2, Z2
+	VMULPS       Z30, Z3, Z3
+	VBROADCASTSS beta+132(FP), Z31
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
+	CMPQ         R13, $0x10
+	JNE          kernZ4x16_ragged
+
+	// All columns.
+	TESTB       BL, BL
+	JZ          kernZ4x16_full_noload
+	VFMADD231PS (DX), Z31, Z0
+	VMOVUPS     Z0, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ4x16_done
+	VFMADD231PS (DX), Z31, Z1
+	VMOVUPS     Z1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kernZ4x16_done
+	VFMADD231PS (DX), Z31, Z2
+	VMOVUPS     Z2, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kernZ4x16_done
+	VFMADD231PS (DX), Z31, Z3
+	VMOVUPS     Z3, (DX)
+	JMP         kernZ4x16_done
+
+kernZ4x16_full_noload:
+	VMOVUPS Z0, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ4x16_done
+	VMOVUPS Z1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kernZ4x16_done
+	VMOVUPS Z2, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kernZ4x16_done
+	VMOVUPS Z3, (DX)
+	JMP     kernZ4x16_done
+
+kernZ4x16_ragged:
+	MOVQ        R13, CX
+	MOVQ        $0x00000001, AX
+	SHLQ        CL, AX
+	DECQ        AX
+	KMOVW       AX, K1
+	TESTB       BL, BL
+	JZ          kernZ4x16_ragged_noload
+	VFMADD231PS (DX), Z31, K1, Z0
+	VMOVUPS     Z0, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ4x16_done
+	VFMADD231PS (DX), Z31, K1, Z1
+	VMOVUPS     Z1, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x02
+	JLE         kernZ4x16_done
+	VFMADD231PS (DX), Z31, K1, Z2
+	VMOVUPS     Z2, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x03
+	JLE         kernZ4x16_done
+	VFMADD231PS (DX), Z31, K1, Z3
+	VMOVUPS     Z3, K1, (DX)
+	JMP         kernZ4x16_done
+
+kernZ4x16_ragged_noload:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ4x16_done
+	VMOVUPS Z1, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x02
+	JLE     kernZ4x16_done
+	VMOVUPS Z2, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x03
+	JLE     kernZ4x16_done
+	VMOVUPS Z3, K1, (DX)
+
+kernZ4x16_done:
+	VZEROUPPER
+	RET
+
+// func kernZ2x32(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// Requires: AVX, AVX512F
+TEXT ·kernZ2x32(SB), NOSPLIT, $0-137
+	MOVQ   k+0(FP), CX
+	MOVQ   a_base+8(FP), SI
+	MOVQ   rs+32(FP), R8
+	MOVQ   cs+40(FP), R13
+	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
+	SHLQ   $0x02, R8
+	SHLQ   $0x02, R13
+	SHLQ   $0x02, BX
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	// K loop, unrolled by 4.
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   kernZ2x32_tail
+
+kernZ2x32_loop4:
+	VMOVUPS      (DI), Z28
+	VMOVUPS      64(DI), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	ADDQ         R13, SI
+	VMOVUPS      (DI)(BX*1), Z28
+	VMOVUPS      64(DI)(BX*1), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         R13, SI
+	VMOVUPS      (DI)(BX*2), Z28
+	VMOVUPS      64(DI)(BX*2), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	ADDQ         R13, SI
+	VMOVUPS      (DX), Z28
+	VMOVUPS      64(DX), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         R13, SI
+	LEAQ         (DI)(BX*4), DI
+	LEAQ         (DX)(BX*4), DX
+	DECQ         AX
+	JNZ          kernZ2x32_loop4
+
+kernZ2x32_tail:
+	ANDQ $0x03, CX
+	JZ   kernZ2x32_epilogue
+
+kernZ2x32_loop1:
+	VMOVUPS      (DI), Z28
+	VMOVUPS      64(DI), Z29
+	VBROADCASTSS (SI), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (SI)(R8*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	ADDQ         R13, SI
+	ADDQ         BX, DI
+	DECQ         CX
+	JNZ          kernZ2x32_loop1
+
+kernZ2x32_epilogue:
+	VADDPS       Z4, Z0, Z0
+	VADDPS       Z5, Z1, Z1
+	VADDPS       Z6, Z2, Z2
+	VADDPS       Z7, Z3, Z3
+	VADDPS       Z8, Z0, Z0
+	VADDPS       Z9, Z1, Z1
+	VADDPS       Z10, Z2, Z2
+	VADDPS       Z11, Z3, Z3
+	VADDPS       Z12, Z0, Z0
+	VADDPS       Z13, Z1, Z1
+	VADDPS       Z14, Z2, Z2
+	VADDPS       Z15, Z3, Z3
+	VBROADCASTSS alpha+128(FP), Z30
+	VMULPS       Z30, Z0, Z0
+	VMULPS       Z30, Z1, Z1
+	VMULPS       Z30, Z2, Z2
+	VMULPS       Z30, Z3, Z3
+	VBROADCASTSS beta+132(FP), Z31
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
+	CMPQ         R13, $0x20
+	JNE          kernZ2x32_ragged
+
+	// All columns.
+	TESTB       BL, BL
+	JZ          kernZ2x32_full_noload
+	VFMADD231PS (DX), Z31, Z0
+	VMOVUPS     Z0, (DX)
+	VFMADD231PS 64(DX), Z31, Z1
+	VMOVUPS     Z1, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ2x32_done
+	VFMADD231PS (DX), Z31, Z2
+	VMOVUPS     Z2, (DX)
+	VFMADD231PS 64(DX), Z31, Z3
+	VMOVUPS     Z3, 64(DX)
+	JMP         kernZ2x32_done
+
+kernZ2x32_full_noload:
+	VMOVUPS Z0, (DX)
+	VMOVUPS Z1, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ2x32_done
+	VMOVUPS Z2, (DX)
+	VMOVUPS Z3, 64(DX)
+	JMP     kernZ2x32_done
+
+kernZ2x32_ragged:
+	MOVQ        R13, CX
+	MOVQ        $0x00000001, AX
+	SHLQ        CL, AX
+	DECQ        AX
+	KMOVW       AX, K1
+	SHRQ        $0x10, AX
+	KMOVW       AX, K2
+	TESTB       BL, BL
+	JZ          kernZ2x32_ragged_noload
+	VFMADD231PS (DX), Z31, K1, Z0
+	VMOVUPS     Z0, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z1
+	VMOVUPS     Z1, K2, 64(DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ2x32_done
+	VFMADD231PS (DX), Z31, K1, Z2
+	VMOVUPS     Z2, K1, (DX)
+	VFMADD231PS 64(DX), Z31, K2, Z3
+	VMOVUPS     Z3, K2, 64(DX)
+	JMP         kernZ2x32_done
+
+kernZ2x32_ragged_noload:
+	VMOVUPS Z0, K1, (DX)
+	VMOVUPS Z1, K2, 64(DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ2x32_done
+	VMOVUPS Z2, K1, (DX)
+	VMOVUPS Z3, K2, 64(DX)
+
+kernZ2x32_done:
+	VZEROUPPER
+	RET
+
+// func kernZ2x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+// Requires: AVX, AVX512F
+TEXT ·kernZ2x16(SB), NOSPLIT, $0-137
+	MOVQ   k+0(FP), CX
+	MOVQ   a_base+8(FP), SI
+	MOVQ   rs+32(FP), R8
+	MOVQ   cs+40(FP), R13
+	MOVQ   b_base+48(FP), DI
+	MOVQ   ldb+72(FP), BX
+	SHLQ   $0x02, R8
+	SHLQ   $0x02, R13
+	SHLQ   $0x02, BX
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (DI)(BX*2), DX
+	ADDQ   BX, DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	// K loop, unrolled by 4.
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   kernZ2x16_tail
+
+kernZ2x16_loop4:
+	VMOVUPS          (DI), Z28
+	VFMADD231PS.BCST (SI), Z28, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z1
+	ADDQ             R13, SI
+	VMOVUPS          (DI)(BX*1), Z28
+	VFMADD231PS.BCST (SI), Z28, Z2
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z3
+	ADDQ             R13, SI
+	VMOVUPS          (DI)(BX*2), Z28
+	VFMADD231PS.BCST (SI), Z28, Z4
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z5
+	ADDQ             R13, SI
+	VMOVUPS          (DX), Z28
+	VFMADD231PS.BCST (SI), Z28, Z6
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z7
+	ADDQ             R13, SI
+	LEAQ             (DI)(BX*4), DI
+	LEAQ             (DX)(BX*4), DX
+	DECQ             AX
+	JNZ              kernZ2x16_loop4
+
+kernZ2x16_tail:
+	ANDQ $0x03, CX
+	JZ   kernZ2x16_epilogue
+
+kernZ2x16_loop1:
+	VMOVUPS          (DI), Z28
+	VFMADD231PS.BCST (SI), Z28, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z28, Z1
+	ADDQ             R13, SI
+	ADDQ             BX, DI
+	DECQ             CX
+	JNZ              kernZ2x16_loop1
+
+kernZ2x16_epilogue:
+	VADDPS       Z2, Z0, Z0
+	VADDPS       Z3, Z1, Z1
+	VADDPS       Z4, Z0, Z0
+	VADDPS       Z5, Z1, Z1
+	VADDPS       Z6, Z0, Z0
+	VADDPS       Z7, Z1, Z1
+	VADDPS       Z8, Z0, Z0
+	VADDPS       Z9, Z1, Z1
+	VADDPS       Z10, Z0, Z0
+	VADDPS       Z11, Z1, Z1
+	VADDPS       Z12, Z0, Z0
+	VADDPS       Z13, Z1, Z1
+	VADDPS       Z14, Z0, Z0
+	VADDPS       Z15, Z1, Z1
+	VBROADCASTSS alpha+128(FP), Z30
+	VMULPS       Z30, Z0, Z0
+	VMULPS       Z30, Z1, Z1
+	VBROADCASTSS beta+132(FP), Z31
+	MOVQ         c_base+80(FP), DX
+	MOVQ         ldc+104(FP), R11
+	SHLQ         $0x02, R11
+	MOVQ         h+112(FP), R12
+	MOVQ         w+120(FP), R13
+	MOVBQZX      load+136(FP), BX
+	CMPQ         R13, $0x10
+	JNE          kernZ2x16_ragged
+
+	// All columns.
+	TESTB       BL, BL
+	JZ          kernZ2x16_full_noload
+	VFMADD231PS (DX), Z31, Z0
+	VMOVUPS     Z0, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ2x16_done
+	VFMADD231PS (DX), Z31, Z1
+	VMOVUPS     Z1, (DX)
+	JMP         kernZ2x16_done
+
+kernZ2x16_full_noload:
+	VMOVUPS Z0, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ2x16_done
+	VMOVUPS Z1, (DX)
+	JMP     kernZ2x16_done
+
+kernZ2x16_ragged:
+	MOVQ        R13, CX
+	MOVQ        $0x00000001, AX
+	SHLQ        CL, AX
+	DECQ        AX
+	KMOVW       AX, K1
+	TESTB       BL, BL
+	JZ          kernZ2x16_ragged_noload
+	VFMADD231PS (DX), Z31, K1, Z0
+	VMOVUPS     Z0, K1, (DX)
+	ADDQ        R11, DX
+	CMPQ        R12, $0x01
+	JLE         kernZ2x16_done
+	VFMADD231PS (DX), Z31, K1, Z1
+	VMOVUPS     Z1, K1, (DX)
+	JMP         kernZ2x16_done
+
+kernZ2x16_ragged_noload:
+	VMOVUPS Z0, K1, (DX)
+	ADDQ    R11, DX
+	CMPQ    R12, $0x01
+	JLE     kernZ2x16_done
+	VMOVUPS Z1, K1, (DX)
+
+kernZ2x16_done:
+	VZEROUPPER
+	RET
+
+// func copyRows32(k int, np int, b []float32, ldb int, dst []float32)
+// Requires: AVX, AVX512F
+TEXT ·copyRows32(SB), NOSPLIT, $0-72
+	MOVQ  k+0(FP), CX
+	MOVQ  np+8(FP), BX
+	MOVQ  b_base+16(FP), SI
+	MOVQ  ldb+40(FP), R8
+	MOVQ  dst_base+48(FP), DI
+	SHLQ  $0x02, R8
+	MOVQ  CX, R9
+	SHLQ  $0x07, R9
+	TESTQ CX, CX
+	JZ    copyRows32_done
+	TESTQ BX, BX
+	JZ    copyRows32_done
+
+copyRows32_row:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ BX, AX
+
+copyRows32_panel:
+	VMOVUPS (R10), Z0
+	VMOVUPS 64(R10), Z1
+	VMOVUPS Z0, (R11)
+	VMOVUPS Z1, 64(R11)
+	ADDQ    $0x00000080, R10
+	ADDQ    R9, R11
+	DECQ    AX
+	JNZ     copyRows32_panel
+	ADDQ    R8, SI
+	ADDQ    $0x00000080, DI
+	DECQ    CX
+	JNZ     copyRows32_row
+
+copyRows32_done:
+	VZEROUPPER
+	RET
+
+// func copyB16(k int, b []float32, ldb int, dst []float32)
+// Requires: AVX
+TEXT ·copyB16(SB), NOSPLIT, $0-64
+	MOVQ k+0(FP), CX
+	MOVQ b_base+8(FP), SI
+	MOVQ ldb+32(FP), R8
+	MOVQ dst_base+40(FP), DI
+	SHLQ $0x02, R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ CX, AX
+	SHRQ $0x02, AX
+	JZ   copyB16_tail
+
+copyB16_loop4:
+	VMOVUPS (SI), Y0
+	VMOVUPS Y0, (DI)
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS (SI)(R8*1), Y2
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS 32(SI)(R8*1), Y3
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS (SI)(R8*2), Y4
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS 32(SI)(R8*2), Y5
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS (SI)(R9*1), Y6
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS 32(SI)(R9*1), Y7
+	VMOVUPS Y7, 224(DI)
+	LEAQ    (SI)(R8*4), SI
+	ADDQ    $0x00000100, DI
+	DECQ    AX
+	JNZ     copyB16_loop4
+
+copyB16_tail:
+	ANDQ $0x03, CX
+	JZ   copyB16_done
+
+copyB16_loop1:
+	VMOVUPS (SI), Y0
+	VMOVUPS Y0, (DI)
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y1, 32(DI)
+	ADDQ    R8, SI
+	ADDQ    $0x00000040, DI
+	DECQ    CX
+	JNZ     copyB16_loop1
+
+copyB16_done:
 	VZEROUPPER
 	RET

@@ -50,12 +50,68 @@ func copyRows16(k int, np int, b []float32, ldb int, dst []float32)
 //go:noescape
 func copyB8(k int, b []float32, ldb int, dst []float32)
 
-// transB16 sets dst[p*16+j] = b[j*ldb+p] for p < 8*k8, j < 16; its pure-Go twin is transB16Go.
+// trans8 sets dst[p*ldd+j] = b[j*ldb+p] for p < 8*k8, j < 8; its pure-Go twin is trans8Go.
 //
 //go:noescape
-func transB16(k8 int, b []float32, ldb int, dst []float32)
+func trans8(k8 int, b []float32, ldb int, dst []float32, ldd int)
 
-// transB8 sets dst[p*8+j] = b[j*ldb+p] for p < 8*k8, j < 8; its pure-Go twin is transB8Go.
+// trans16 sets dst[p*ldd+j] = b[j*ldb+p] for p < 8*k8, j < 16; its pure-Go twin is trans16Go.
 //
 //go:noescape
-func transB8(k8 int, b []float32, ldb int, dst []float32)
+func trans16(k8 int, b []float32, ldb int, dst []float32, ldd int)
+
+// trans8Add sets dst[p*ldd+j] = b[j*ldb+p] + beta*dst[p*ldd+j] for p < 8*k8, j < 8; its pure-Go twin is trans8AddGo.
+//
+//go:noescape
+func trans8Add(k8 int, b []float32, ldb int, dst []float32, ldd int, beta float32)
+
+// trans16Add sets dst[p*ldd+j] = b[j*ldb+p] + beta*dst[p*ldd+j] for p < 8*k8, j < 16; its pure-Go twin is trans16AddGo.
+//
+//go:noescape
+func trans16Add(k8 int, b []float32, ldb int, dst []float32, ldd int, beta float32)
+
+// kernZ8x32 updates an 8×32 tile of C with AVX-512, see kernelFunc; its pure-Go twin is kernZ8x32Go.
+// Rows past h and columns past w are computed but never stored.
+//
+//go:noescape
+func kernZ8x32(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// kernZ8x16 updates an 8×16 tile of C with AVX-512, see kernelFunc; its pure-Go twin is kernZ8x16Go.
+// Rows past h and columns past w are computed but never stored.
+//
+//go:noescape
+func kernZ8x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// kernZ4x32 updates a 4×32 tile of C with AVX-512, see kernelFunc; its pure-Go twin is kernZ4x32Go.
+// Rows past h and columns past w are computed but never stored.
+//
+//go:noescape
+func kernZ4x32(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// kernZ4x16 updates a 4×16 tile of C with AVX-512, see kernelFunc; its pure-Go twin is kernZ4x16Go.
+// Rows past h and columns past w are computed but never stored.
+//
+//go:noescape
+func kernZ4x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// kernZ2x32 updates a 2×32 tile of C with AVX-512, see kernelFunc; its pure-Go twin is kernZ2x32Go.
+// Rows past h and columns past w are computed but never stored.
+//
+//go:noescape
+func kernZ2x32(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// kernZ2x16 updates a 2×16 tile of C with AVX-512, see kernelFunc; its pure-Go twin is kernZ2x16Go.
+// Rows past h and columns past w are computed but never stored.
+//
+//go:noescape
+func kernZ2x16(k int, a []float32, rs int, cs int, b []float32, ldb int, c []float32, ldc int, h int, w int, alpha float32, beta float32, load bool)
+
+// copyRows32 sets dst[(q*k+p)*32+j] = b[p*ldb+q*32+j] for p < k, q < np, j < 32 with AVX-512; its pure-Go twin is copyRows32Go.
+//
+//go:noescape
+func copyRows32(k int, np int, b []float32, ldb int, dst []float32)
+
+// copyB16 sets dst[p*16+j] = b[p*ldb+j] for p < k, j < 16; its pure-Go twin is copyB16Go.
+//
+//go:noescape
+func copyB16(k int, b []float32, ldb int, dst []float32)

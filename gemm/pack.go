@@ -7,7 +7,7 @@ package gemm
 //	B panel: dst[p*bw+j] = op(B)[pc+p][j0+j]   j < bw
 
 // packAN copies h ≤ mr rows of a non-transposed A (m×k, stride lda).
-func packAN(dst, a []float32, lda, pc, kb, i0, h int) {
+func packAN(dst []float32, mr int, a []float32, lda, pc, kb, i0, h int) {
 	dst = dst[:mr*kb]
 	for r := 0; r < mr; r++ {
 		if r >= h {
@@ -26,14 +26,11 @@ func packAN(dst, a []float32, lda, pc, kb, i0, h int) {
 
 // packAT copies h ≤ mr columns of a transposed A (stored k×m, stride lda):
 // each K step is mr contiguous values, so this is a run of short copies.
-func packAT(dst, a []float32, lda, pc, kb, i0, h int) {
+func packAT(dst []float32, mr int, a []float32, lda, pc, kb, i0, h int) {
 	dst = dst[:mr*kb]
 	if h == mr {
 		for p := 0; p < kb; p++ {
-			s := a[(pc+p)*lda+i0:]
-			s = s[:mr]
-			d := dst[p*mr : p*mr+mr]
-			d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+			copy(dst[p*mr:p*mr+mr], a[(pc+p)*lda+i0:(pc+p)*lda+i0+mr])
 		}
 		return
 	}
@@ -46,10 +43,10 @@ func packAT(dst, a []float32, lda, pc, kb, i0, h int) {
 
 // packBN copies w ≤ bw columns of a non-transposed B (k×n, stride ldb). Only
 // the last panel of a block comes here: full wide panels go through copyRows.
-// full packs a full panel of width bw = nrHalf.
+// full packs a full narrow panel, the only full width that comes here.
 func packBN(full packFunc, dst []float32, bw int, b []float32, ldb, pc, kb, j0, w int) {
 	dst = dst[:bw*kb]
-	if w == nrHalf && bw == nrHalf {
+	if w == bw {
 		full(kb, b[pc*ldb+j0:], ldb, dst)
 		return
 	}
@@ -61,66 +58,128 @@ func packBN(full packFunc, dst []float32, bw int, b []float32, ldb, pc, kb, j0, 
 }
 
 // packBT copies w ≤ bw columns of a transposed B (stored n×k, stride ldb).
-// Full panels go through full in blocks of eight K steps; the rest reads each
-// source row contiguously and scatters with stride bw, writes that stay
-// inside the panel, which is small enough to live in L1.
-func packBT(full packFunc, dst []float32, bw int, b []float32, ldb, pc, kb, j0, w int) {
+// Groups of sixteen or eight full columns go through ks.trans16 and
+// ks.trans in blocks of eight K steps; the rest reads each source row
+// contiguously and scatters with stride bw, writes that stay inside the
+// panel, which is small enough to live in L1.
+func packBT(ks *kernels, dst []float32, bw int, b []float32, ldb, pc, kb, j0, w int) {
 	dst = dst[:bw*kb]
-	p0 := 0
-	if w == bw {
-		p0 = kb &^ 7
-		full(p0/8, b[j0*ldb+pc:], ldb, dst)
+	p0, g := kb&^7, w&^7
+	if p0 > 0 {
+		j := 0
+		for ; j+16 <= g; j += 16 {
+			ks.trans16(p0/8, b[(j0+j)*ldb+pc:], ldb, dst[j:], bw)
+		}
+		if j < g {
+			ks.trans(p0/8, b[(j0+j)*ldb+pc:], ldb, dst[j:], bw)
+		}
 	}
-	for j := 0; j < bw; j++ {
-		if j >= w {
-			for p := p0; p < kb; p++ {
-				dst[p*bw+j] = 0
-			}
-			continue
+	// The rest: the last kb-p0 K steps of the grouped columns, all K
+	// steps of the last w-g.
+	first := 0
+	if p0 == kb {
+		first = g
+	}
+	for j := first; j < w; j++ {
+		from := p0
+		if j >= g {
+			from = 0
 		}
 		src := b[(j0+j)*ldb+pc:]
-		src = src[p0:kb]
+		src = src[from:kb]
 		for p, v := range src {
-			dst[(p0+p)*bw+j] = v
+			dst[(from+p)*bw+j] = v
+		}
+	}
+	if w < bw {
+		for p := 0; p < kb; p++ {
+			clear(dst[p*bw+w : p*bw+bw])
 		}
 	}
 }
 
 // copyRows16Go is the pure-Go twin of copyRows16.
 func copyRows16Go(k, np int, b []float32, ldb int, dst []float32) {
-	dst = dst[:np*nr*k]
+	copyRowsGo(16, k, np, b, ldb, dst)
+}
+
+// copyRows32Go is the pure-Go twin of copyRows32.
+func copyRows32Go(k, np int, b []float32, ldb int, dst []float32) {
+	copyRowsGo(32, k, np, b, ldb, dst)
+}
+
+// copyRowsGo packs np full panels of width bw, walking B row by row.
+func copyRowsGo(bw, k, np int, b []float32, ldb int, dst []float32) {
+	dst = dst[:np*bw*k]
 	for p := 0; p < k; p++ {
-		row := b[p*ldb : p*ldb+np*nr]
+		row := b[p*ldb : p*ldb+np*bw]
 		for q := 0; q < np; q++ {
-			copy(dst[(q*k+p)*nr:(q*k+p)*nr+nr], row[q*nr:q*nr+nr])
+			copy(dst[(q*k+p)*bw:(q*k+p)*bw+bw], row[q*bw:q*bw+bw])
 		}
 	}
 }
 
 // copyB8Go is the pure-Go twin of copyB8.
-func copyB8Go(k int, b []float32, ldb int, dst []float32) {
-	dst = dst[:nrHalf*k]
+func copyB8Go(k int, b []float32, ldb int, dst []float32) { copyBGo(8, k, b, ldb, dst) }
+
+// copyB16Go is the pure-Go twin of copyB16.
+func copyB16Go(k int, b []float32, ldb int, dst []float32) { copyBGo(16, k, b, ldb, dst) }
+
+// copyBGo packs one full panel of width bw from non-transposed B.
+func copyBGo(bw, k int, b []float32, ldb int, dst []float32) {
+	dst = dst[:bw*k]
 	for p := 0; p < k; p++ {
-		copy(dst[p*nrHalf:p*nrHalf+nrHalf], b[p*ldb:p*ldb+nrHalf])
+		copy(dst[p*bw:p*bw+bw], b[p*ldb:p*ldb+bw])
 	}
 }
 
-// transB16Go is the pure-Go twin of transB16.
-func transB16Go(k8 int, b []float32, ldb int, dst []float32) {
-	transBGo(nr, 8*k8, b, ldb, dst)
+// trans8Go is the pure-Go twin of trans8.
+func trans8Go(k8 int, b []float32, ldb int, dst []float32, ldd int) {
+	transGo(8, k8, b, ldb, dst, ldd)
 }
 
-// transB8Go is the pure-Go twin of transB8.
-func transB8Go(k8 int, b []float32, ldb int, dst []float32) {
-	transBGo(nrHalf, 8*k8, b, ldb, dst)
+// trans16Go is the pure-Go twin of trans16.
+func trans16Go(k8 int, b []float32, ldb int, dst []float32, ldd int) {
+	transGo(16, k8, b, ldb, dst, ldd)
 }
 
-func transBGo(bw, k int, b []float32, ldb int, dst []float32) {
-	dst = dst[:bw*k]
-	for j := 0; j < bw; j++ {
+// transGo transposes rows rows of 8*k8 K steps into a panel with row
+// stride ldd.
+func transGo(rows, k8 int, b []float32, ldb int, dst []float32, ldd int) {
+	k := 8 * k8
+	if k == 0 {
+		return
+	}
+	dst = dst[:(k-1)*ldd+rows]
+	for j := 0; j < rows; j++ {
 		src := b[j*ldb : j*ldb+k]
 		for p, v := range src {
-			dst[p*bw+j] = v
+			dst[p*ldd+j] = v
+		}
+	}
+}
+
+// trans8AddGo is the pure-Go twin of trans8Add.
+func trans8AddGo(k8 int, b []float32, ldb int, dst []float32, ldd int, beta float32) {
+	transAddGo(8, k8, b, ldb, dst, ldd, beta)
+}
+
+// trans16AddGo is the pure-Go twin of trans16Add.
+func trans16AddGo(k8 int, b []float32, ldb int, dst []float32, ldd int, beta float32) {
+	transAddGo(16, k8, b, ldb, dst, ldd, beta)
+}
+
+// transAddGo is transGo adding to beta times what dst held.
+func transAddGo(rows, k8 int, b []float32, ldb int, dst []float32, ldd int, beta float32) {
+	k := 8 * k8
+	if k == 0 {
+		return
+	}
+	dst = dst[:(k-1)*ldd+rows]
+	for j := 0; j < rows; j++ {
+		src := b[j*ldb : j*ldb+k]
+		for p, v := range src {
+			dst[p*ldd+j] = v + beta*dst[p*ldd+j]
 		}
 	}
 }
