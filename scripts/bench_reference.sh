@@ -32,6 +32,7 @@ if [ -z "${TNN:-}" ]; then
 	TNN=$work/tnn
 	(cd "$(dirname "$0")/.." && go build -o "$TNN" ./cmd/tnn)
 fi
+"$TNN" export --random_init --arch tern_resnet20 --dataset cifar10 --out "$work/bench.tnn" >/dev/null
 if [ -n "${PAUSE:-}" ]; then
 	paused=$(pgrep -f "$PAUSE" | tr '\n' ' ' || true)
 	if [ -n "$paused" ]; then kill -STOP $paused; fi
@@ -61,6 +62,16 @@ for r in $(seq "$ROUNDS"); do
 		out=$("$PYTHON" "$TORCH_REF" --infer $steps --batch $b --tex 0 --threads "$THREADS" 2>&1 | tail -n 1)
 		record "torch_infer_$b" "$(sed -n 's/.*eval: \([0-9.]*\) img\/s, \([0-9.]*\) ms\/batch.*/\1 \2/p' <<<"$out" | awk -v b=$b '{print (b==1) ? $2 : $1}')"
 	done
+	for b in 128 1; do
+		steps=8
+		[ "$b" = 1 ] && steps=200
+		for mode in exact int8; do
+			flag=""
+			[ "$mode" = int8 ] && flag=--int8
+			out=$("$TNN" bench infer --model "$work/bench.tnn" $flag --batch_size $b --steps $steps --threads "$THREADS" | tail -n 1)
+			record "packed_${mode}_$b" "$(sed -n 's/.*img_per_s=\([0-9.]*\) ms_per_step=\([0-9.]*\).*/\1 \2/p' <<<"$out" | awk -v b=$b '{print (b==1) ? $2 : $1}')"
+		done
+	done
 	if [ -n "${ORT_DIR:-}" ]; then
 		out=$(cd "$ORT_DIR" && node bench.js)
 		record ort_infer_1 "$(sed -n 's/.*batch=1: \([0-9.]*\) ms\/batch.*/\1/p' <<<"$out")"
@@ -86,4 +97,9 @@ if [ -n "${ORT_DIR:-}" ]; then
 	oi128=$(median ort_infer_128) oi1=$(median ort_infer_1)
 	printf '%-44s %12s %12s %8s\n' "eval resnet20 b128 img/s vs onnxruntime" "$ti128" "$oi128" "$(ratio "$ti128" "$oi128")"
 	printf '%-44s %12s %12s %8s\n' "eval resnet20 b1 ms vs onnxruntime" "$ti1" "$oi1" "$(ratio "$ti1" "$oi1")"
+	for mode in exact int8; do
+		p128=$(median packed_${mode}_128) p1=$(median packed_${mode}_1)
+		printf '%-44s %12s %12s %8s\n' "tnn infer $mode tern_resnet20 b128 img/s vs ort" "$p128" "$oi128" "$(ratio "$p128" "$oi128")"
+		printf '%-44s %12s %12s %8s\n' "tnn infer $mode tern_resnet20 b1 ms vs ort" "$p1" "$oi1" "$(ratio "$p1" "$oi1")"
+	done
 fi
