@@ -171,37 +171,7 @@ func kernel(name string, rows, nvec int) {
 		}
 	}
 
-	const unroll = 4
-	build.Comment("K loop, unrolled by 4.")
-	build.MOVQ(kCount, tmp)
-	build.SHRQ(operand.U8(2), tmp)
-	build.JZ(operand.LabelRef(name + "_tail"))
-	build.Label(name + "_loop4")
-	for u := 0; u < unroll; u++ {
-		step(u)
-	}
-	build.LEAQ(operand.Mem{Base: bPtr, Index: ldbB, Scale: 4}, bPtr)
-	build.LEAQ(operand.Mem{Base: bPtr3, Index: ldbB, Scale: 4}, bPtr3)
-	build.DECQ(tmp)
-	build.JNZ(operand.LabelRef(name + "_loop4"))
-
-	build.Label(name + "_tail")
-	build.ANDQ(operand.U8(unroll-1), kCount)
-	build.JZ(operand.LabelRef(name + "_epilogue"))
-	build.Label(name + "_loop1")
-	step(0)
-	build.ADDQ(ldbB, bPtr)
-	build.DECQ(kCount)
-	build.JNZ(operand.LabelRef(name + "_loop1"))
-
-	build.Label(name + "_epilogue")
-	for s := 1; s < sets; s++ {
-		for i := 0; i < rows; i++ {
-			for v := 0; v < nvec; v++ {
-				build.VADDPS(acc[s][i][v], acc[0][i][v], acc[0][i][v])
-			}
-		}
-	}
+	kLoop(name, step, acc)
 	out := acc[0]
 
 	alpha, beta := reg.Y12, reg.Y13
@@ -491,4 +461,42 @@ func transpose(name string, groups int, add bool) {
 	build.Label(name + "_done")
 	build.VZEROUPPER()
 	build.RET()
+}
+
+// kLoop emits the K loop shared by every micro-kernel: step(u) is one K
+// step at offset u of a group of four (B rows through bPtr and bPtr3), then a
+// remainder loop of single steps; afterwards the accumulator sets are summed
+// into set 0.
+func kLoop(name string, step func(u int), acc [][][]reg.VecPhysical) {
+	const unroll = 4
+	build.Comment("K loop, unrolled by 4.")
+	build.MOVQ(kCount, tmp)
+	build.SHRQ(operand.U8(2), tmp)
+	build.JZ(operand.LabelRef(name + "_tail"))
+	build.Label(name + "_loop4")
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	build.LEAQ(operand.Mem{Base: bPtr, Index: ldbB, Scale: 4}, bPtr)
+	build.LEAQ(operand.Mem{Base: bPtr3, Index: ldbB, Scale: 4}, bPtr3)
+	build.DECQ(tmp)
+	build.JNZ(operand.LabelRef(name + "_loop4"))
+
+	build.Label(name + "_tail")
+	build.ANDQ(operand.U8(unroll-1), kCount)
+	build.JZ(operand.LabelRef(name + "_epilogue"))
+	build.Label(name + "_loop1")
+	step(0)
+	build.ADDQ(ldbB, bPtr)
+	build.DECQ(kCount)
+	build.JNZ(operand.LabelRef(name + "_loop1"))
+
+	build.Label(name + "_epilogue")
+	for s := 1; s < len(acc); s++ {
+		for i := range acc[s] {
+			for v := range acc[s][i] {
+				build.VADDPS(acc[s][i][v], acc[0][i][v], acc[0][i][v])
+			}
+		}
+	}
 }
