@@ -222,14 +222,6 @@ func (s *session) setup() error {
 		return err
 	}
 	s.net.Init(cfg.ManualSeed)
-	if !cfg.Evaluate {
-		if cfg.SavePath == "" {
-			cfg.SavePath = DefaultSavePath(*cfg)
-		}
-		if err := prepareSavePath(cfg.SavePath); err != nil {
-			return err
-		}
-	}
 	if s.test, err = data.Open(cfg.Dataset, cfg.DataPath, false, dopt); err != nil {
 		return err
 	}
@@ -238,6 +230,14 @@ func (s *session) setup() error {
 			return err
 		}
 		s.train = data.Subset(s.train, cfg.Subset)
+		// Only once the data is known to be there, so that a mistyped
+		// --data_path leaves no empty run folder behind.
+		if cfg.SavePath == "" {
+			cfg.SavePath = DefaultSavePath(*cfg)
+		}
+		if err := prepareSavePath(cfg.SavePath); err != nil {
+			return err
+		}
 	}
 	// The reference always uses Nesterov momentum with SGD.
 	hyper := optim.Hyper{LR: cfg.LearningRate, WeightDecay: cfg.Decay, Momentum: cfg.Momentum, Nesterov: cfg.Momentum > 0}

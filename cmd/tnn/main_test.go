@@ -30,7 +30,14 @@ func buildTnn(t *testing.T) string {
 
 func runTnn(t *testing.T, bin string, args ...string) (int, string, string) {
 	t.Helper()
+	return runTnnIn(t, "", bin, args...)
+}
+
+// runTnnIn is runTnn with dir as the working directory ("" = the test's).
+func runTnnIn(t *testing.T, dir, bin string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -143,7 +150,13 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, _, errOut := runTnn(t, bin, c.args...)
+			// In an empty folder, which a failed command must leave empty:
+			// no default save/ folder for a run that never started.
+			cwd := t.TempDir()
+			code, _, errOut := runTnnIn(t, cwd, bin, c.args...)
+			if left, _ := os.ReadDir(cwd); len(left) > 0 {
+				t.Errorf("left %s behind in its working folder", left[0].Name())
+			}
 			if code != 2 {
 				t.Errorf("exit %d, want 2; stderr: %s", code, errOut)
 			}
