@@ -4,12 +4,15 @@ import (
 	"github.com/tnn-go/tnn/gemm"
 	"github.com/tnn-go/tnn/internal/parallel"
 	"github.com/tnn-go/tnn/internal/vec"
+	"github.com/tnn-go/tnn/internal/wino"
 	"github.com/tnn-go/tnn/tensor"
 )
 
 // Conv2d is PyTorch's Conv2d (groups = 1, dilation = 1) computed per image as
-// Y = W · Im2col(X). With Quant set the product uses the quantized weight,
-// and the weight gradient passes back through Quant.Backward.
+// Y = W · Im2col(X), or, for 3×3 kernels with stride 1 and padding 1, with
+// Winograd's F(2×2, 3×3) where SetConvAlgo allows it (see winograd.go).
+// With Quant set the product uses the quantized weight, and the weight
+// gradient passes back through Quant.Backward.
 type Conv2d struct {
 	InC, OutC, KH, KW, Stride, Pad int
 	Weight                         *Param // OutC × InC × KH × KW
@@ -29,6 +32,10 @@ type Conv2d struct {
 
 	call     convCall
 	fwd, bwd func(lo, hi, worker int)
+
+	// wg is the Winograd state, and winoOn whether the last Forward used it.
+	wg     *winoState
+	winoOn bool
 }
 
 // NewConv2d makes a convolution whose parameters are named prefix.weight and prefix.bias.
@@ -105,6 +112,12 @@ func (c *Conv2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	a := &c.call
 	c.y = ensure(c.y, a.n, c.OutC, ho, wo)
 	a.wq = c.EffectiveWeight()
+	c.winoOn = c.useWinograd(a.h, a.w)
+	if c.winoOn {
+		c.winoForward()
+		a.x = nil
+		return c.y
+	}
 	if !a.isDir {
 		c.cols = scratch(c.cols, parallel.Threads(), a.k*a.hw)
 	}
@@ -149,6 +162,49 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	if needDx {
 		c.dx = ensure(c.dx, c.x.Shape...)
 	}
+	if c.Bias != nil {
+		c.dbs = scratch(c.dbs, workers, c.OutC)
+	}
+	used := min(workers, a.n)
+	for wk := 0; wk < used && c.Bias != nil; wk++ {
+		clear(c.dbs[wk])
+	}
+	gw := c.Weight.Grad.Data
+	if c.Quant != nil {
+		if len(c.gq) != len(gw) {
+			c.gq = make([]float32, len(gw))
+		}
+		gw = c.gq
+	}
+	if c.winoOn {
+		c.winoBackward()
+		wino.WeightsT(gw, c.wg.du, c.OutC, c.InC)
+	} else {
+		c.im2colBackward(gw, workers, used)
+	}
+	a.dy = nil
+	if c.Quant != nil {
+		c.Quant.Backward(c.Weight.Data.Data, c.gq, c.Weight.Grad.Data)
+	}
+	if c.Bias != nil {
+		gb := c.Bias.Grad.Data
+		copy(gb, c.dbs[0])
+		for wk := 1; wk < used; wk++ {
+			vec.Add(gb, gb, c.dbs[wk], false)
+		}
+	}
+	c.dxs[0] = nil
+	if needDx {
+		c.dxs[0] = c.dx
+	}
+	return c.dxs[:]
+}
+
+// im2colBackward computes the weight gradient into gw, and the input
+// gradient, with im2col and GEMMs.
+func (c *Conv2d) im2colBackward(gw []float32, workers, used int) {
+	a := &c.call
+	needDx := a.needDx
 	switch {
 	case a.same && needDx:
 		// im2col(dY) reuses the buffer of im2col(X) once the weight
@@ -167,46 +223,16 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 		flipKernel(a.wq, c.wflip, c.OutC, c.InC, c.KH, c.KW)
 	}
 	c.dws = scratch(c.dws, workers, c.OutC*a.k)
-	if c.Bias != nil {
-		c.dbs = scratch(c.dbs, workers, c.OutC)
-	}
-	used := min(workers, a.n)
 	for wk := 0; wk < used; wk++ {
 		clear(c.dws[wk])
-		if c.Bias != nil {
-			clear(c.dbs[wk])
-		}
 	}
 	parallel.For(a.n, c.bwd)
-	a.dy = nil
 	// Reduce the per-worker partials in a fixed order so that a run is
 	// bit-reproducible for a given thread count.
-	gw := c.Weight.Grad.Data
-	if c.Quant != nil {
-		if len(c.gq) != len(gw) {
-			c.gq = make([]float32, len(gw))
-		}
-		gw = c.gq
-	}
 	copy(gw, c.dws[0])
 	for wk := 1; wk < used; wk++ {
 		vec.Add(gw, gw, c.dws[wk], false)
 	}
-	if c.Quant != nil {
-		c.Quant.Backward(c.Weight.Data.Data, c.gq, c.Weight.Grad.Data)
-	}
-	if c.Bias != nil {
-		gb := c.Bias.Grad.Data
-		copy(gb, c.dbs[0])
-		for wk := 1; wk < used; wk++ {
-			vec.Add(gb, gb, c.dbs[wk], false)
-		}
-	}
-	c.dxs[0] = nil
-	if needDx {
-		c.dxs[0] = c.dx
-	}
-	return c.dxs[:]
 }
 
 func (c *Conv2d) backwardImages(lo, hi, wk int) {
@@ -221,16 +247,7 @@ func (c *Conv2d) backwardImages(lo, hi, wk int) {
 		if a.needDx {
 			dxi = c.dx.Data[i*a.inSz : (i+1)*a.inSz]
 		}
-		if c.Bias != nil {
-			db := c.dbs[wk]
-			for o := range db {
-				var s float32
-				for _, v := range dyi[o*hw : (o+1)*hw] {
-					s += v
-				}
-				db[o] += s
-			}
-		}
+		c.biasGrad(dyi, wk)
 		switch {
 		case a.isDir:
 			gemm.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, xi, hw, 1, dw, a.k)
@@ -256,6 +273,23 @@ func (c *Conv2d) backwardImages(lo, hi, wk int) {
 				col2im(dcol, dxi, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 			}
 		}
+	}
+}
+
+// biasGrad adds the bias gradient of one image's output gradient dyi to
+// worker wk's partial sums.
+func (c *Conv2d) biasGrad(dyi []float32, wk int) {
+	if c.Bias == nil {
+		return
+	}
+	hw := c.call.hw
+	db := c.dbs[wk]
+	for o := range db {
+		var s float32
+		for _, v := range dyi[o*hw : (o+1)*hw] {
+			s += v
+		}
+		db[o] += s
 	}
 }
 
