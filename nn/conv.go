@@ -4,13 +4,13 @@ import (
 	"github.com/tnn-go/tnn/gemm"
 	"github.com/tnn-go/tnn/internal/parallel"
 	"github.com/tnn-go/tnn/internal/vec"
-	"github.com/tnn-go/tnn/internal/wino"
 	"github.com/tnn-go/tnn/tensor"
 )
 
 // Conv2d is PyTorch's Conv2d (groups = 1, dilation = 1) computed per image as
 // Y = W · Im2col(X), or, for 3×3 kernels with stride 1 and padding 1, with
-// Winograd's F(2×2, 3×3) where SetConvAlgo allows it (see winograd.go).
+// Winograd's F(2×2, 3×3) or F(4×4, 3×3) where SetConvAlgo allows it (see
+// winograd.go).
 // With Quant set the product uses the quantized weight, and the weight
 // gradient passes back through Quant.Backward.
 type Conv2d struct {
@@ -178,7 +178,7 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	}
 	if c.winoOn {
 		c.winoBackward()
-		wino.WeightsT(gw, c.wg.du, c.OutC, c.InC)
+		c.wg.plan.TransformWeightsT(gw, c.wg.du, c.OutC, c.InC)
 	} else {
 		c.im2colBackward(gw, workers, used)
 	}

@@ -24,6 +24,8 @@ const (
 	ConvIm2col
 	// ConvWinograd uses Winograd's F(2×2, 3×3) for every eligible shape.
 	ConvWinograd
+	// ConvWinograd4 uses Winograd's F(4×4, 3×3) for every eligible shape.
+	ConvWinograd4
 )
 
 func (a ConvAlgo) String() string {
@@ -34,16 +36,18 @@ func (a ConvAlgo) String() string {
 		return "im2col"
 	case ConvWinograd:
 		return "winograd"
+	case ConvWinograd4:
+		return "winograd4"
 	}
 	return fmt.Sprintf("ConvAlgo(%d)", int32(a))
 }
 
 // ErrConvAlgo is returned by ParseConvAlgo for an unknown name.
-var ErrConvAlgo = errors.New("nn: unknown convolution algorithm (want auto, im2col or winograd)")
+var ErrConvAlgo = errors.New("nn: unknown convolution algorithm (want auto, im2col, winograd or winograd4)")
 
-// ParseConvAlgo parses "auto", "im2col" or "winograd".
+// ParseConvAlgo parses "auto", "im2col", "winograd" or "winograd4".
 func ParseConvAlgo(s string) (ConvAlgo, error) {
-	for _, a := range []ConvAlgo{ConvAuto, ConvIm2col, ConvWinograd} {
+	for _, a := range []ConvAlgo{ConvAuto, ConvIm2col, ConvWinograd, ConvWinograd4} {
 		if strings.EqualFold(s, a.String()) {
 			return a, nil
 		}
@@ -53,9 +57,9 @@ func ParseConvAlgo(s string) (ConvAlgo, error) {
 
 var convAlgo atomic.Int32
 
-// The environment variable TNN_CONV (auto, im2col or winograd) sets the
-// starting algorithm, so that whole programs can be compared without a
-// rebuild; an unknown name is ignored.
+// The environment variable TNN_CONV (auto, im2col, winograd or winograd4)
+// sets the starting algorithm, so that whole programs can be compared
+// without a rebuild; an unknown name is ignored.
 func init() {
 	if a, err := ParseConvAlgo(os.Getenv("TNN_CONV")); err == nil {
 		convAlgo.Store(int32(a))
@@ -71,81 +75,124 @@ func SetConvAlgo(a ConvAlgo) ConvAlgo {
 // ConvAlgorithm returns the algorithm selected for 3×3 convolutions.
 func ConvAlgorithm() ConvAlgo { return ConvAlgo(convAlgo.Load()) }
 
-// ConvAuto picks Winograd from winoMinInC input channels and planes
-// winoMinW wide. With fewer channels the products are too thin for the
-// transforms to pay (measured 0.5× at 3→16 channels and 0.8× at 8→16 on
-// 32×32, batch 128); the first convolution of a network, on RGB or grey
-// images, stays on im2col. The transforms work on eight tiles of a row at a
-// time, so planes 8 or fewer pixels wide (4 tiles) waste half of each
-// vector: measured even with im2col at 64 channels on 8×8.
-const (
-	winoMinInC = 16
-	winoMinW   = 9
-)
-
 // winoTiles is the number of tiles a group of images brings to each of the
-// 16 products: small planes are taken several images at a time so that the
+// products: small planes are taken several images at a time so that the
 // products are wide enough to run near the GEMM kernels' peak, while the
 // transformed input and output of a group stay in L2.
 const winoTiles = 256
 
+// winoBytes4 bounds the transformed input and output of a group of images
+// for F(4×4, 3×3), 36·(InC+OutC) floats per tile, which sets the tiles per
+// product in place of winoTiles, but no fewer than winoMinTiles4. Measured
+// (batch 128): 256 tiles of 32 channels (2.4 MB) outgrew L2 and ran 1.3–1.6×
+// slower on 16×16 planes than 64 tiles; 16 channels ran 1.2× faster on
+// 28×28 with 147 tiles than with 49 and 1.06× on 32×32 with 128 than with
+// 64; 64 channels of 8×8 ran 1.1× slower with 44 tiles than with 64.
+const (
+	winoBytes4    = 800 << 10
+	winoMinTiles4 = 64
+)
+
 // useWinograd reports whether the Forward about to run on an h×w input
-// takes the Winograd path.
+// takes the Winograd path, and records which one.
 func (c *Conv2d) useWinograd(h, w int) bool {
 	if c.KH != 3 || c.KW != 3 || c.Stride != 1 || c.Pad != 1 || h < 1 || w < 1 {
 		return false
 	}
+	m := 0
 	switch ConvAlgorithm() {
 	case ConvWinograd:
-		return true
-	case ConvIm2col:
+		m = 2
+	case ConvWinograd4:
+		m = 4
+	case ConvAuto:
+		m = autoWinoTile(c.InC, h, w)
+	}
+	if m == 0 {
 		return false
 	}
-	return c.InC >= winoMinInC && w >= winoMinW
+	if c.wg == nil {
+		c.wg = &winoState{}
+		c.wg.fwd, c.wg.bwd = c.winoForwardImages, c.winoBackwardImages
+	}
+	c.wg.m = m
+	return true
 }
+
+// autoWinoTile is ConvAuto's choice for an inC-channel h×w input: 0 for
+// im2col, else the output tile size, 2 for F(2×2, 3×3) or 4 for F(4×4, 3×3).
+// F(4×4, 3×3) measured as fast as F(2×2, 3×3) or faster on every CIFAR
+// ResNet and Fashion-MNIST shape from 7×7 up (1.0–1.6× per layer, forward
+// and backward, batch 128), so ConvAuto no longer picks F(2×2, 3×3);
+// SetConvAlgo(ConvWinograd) still does.
+func autoWinoTile(inC, h, w int) int {
+	if inC < winoMinInC || w < winoMinW {
+		return 0
+	}
+	return 4
+}
+
+// ConvAuto picks Winograd from winoMinInC input channels and planes
+// winoMinW wide. With fewer channels the products are too thin for the
+// transforms to pay (measured 0.5× at 3→16 channels and 0.8× at 8→16 on
+// 32×32, batch 128, with F(2×2, 3×3)); the first convolution of a network,
+// on RGB or grey images, stays on im2col. Against im2col, F(4×4, 3×3)
+// measured 1.0–1.1× forward and 1.1–1.4× backward at 64 channels of 8×8
+// and 7×7; narrower planes leave most of the transforms' 8-tile vectors
+// idle.
+const (
+	winoMinInC = 16
+	winoMinW   = 7
+)
 
 // winoState holds a Conv2d's Winograd operands and per-worker buffers.
 type winoState struct {
+	m        int // output tile size the next Forward uses (2 or 4)
 	plan     *wino.Plan
+	rows     int       // transformed rows ξ, the number of products
 	g, ld    int       // images per group, row stride of the transformed planes
 	vx, mx   int       // stride of ξ in V (InC rows of ld) and in M (OutC rows)
-	u        []float32 // 16 × OutC × InC transformed weights of the last Forward
+	u        []float32 // rows × OutC × InC transformed weights of the last Forward
 	vs, ms   [][]float32
 	tmps     [][]float32
-	dus      [][]float32 // per-worker 16 × OutC × InC weight gradients
+	dus      [][]float32 // per-worker rows × OutC × InC weight gradients
 	du       []float32
 	fwd, bwd func(lo, hi, worker int)
 }
 
 func (c *Conv2d) winoSetup(h, w int) *winoState {
 	s := c.wg
-	if s == nil {
-		s = &winoState{}
-		s.fwd, s.bwd = c.winoForwardImages, c.winoBackwardImages
-		c.wg = s
-	}
-	if s.plan == nil || s.plan.H != h || s.plan.W != w {
+	if s.plan == nil || s.plan.H != h || s.plan.W != w || s.plan.M != s.m {
 		// Sizes were checked by useWinograd, so NewPlan cannot fail.
-		s.plan, _ = wino.NewPlan(h, w)
+		if s.m == 4 {
+			s.plan, _ = wino.NewPlan4(h, w)
+		} else {
+			s.plan, _ = wino.NewPlan(h, w)
+		}
+		s.rows = s.plan.Rows()
 		t1 := s.plan.Tiles()
-		s.g = max(1, winoTiles/t1)
+		tiles := winoTiles
+		if s.m == 4 {
+			tiles = max(winoMinTiles4, winoBytes4/(36*4*(c.InC+c.OutC)))
+		}
+		s.g = max(1, tiles/t1)
 		s.ld = s.g*t1 + s.plan.Slack()
 	}
 	s.vx, s.mx = oddLines(c.InC*s.ld), oddLines(c.OutC*s.ld)
 	workers := parallel.Threads()
-	s.vs = scratch(s.vs, workers, 16*s.vx)
-	s.ms = scratch(s.ms, workers, 16*s.mx)
+	s.vs = scratch(s.vs, workers, s.rows*s.vx)
+	s.ms = scratch(s.ms, workers, s.rows*s.mx)
 	s.tmps = scratch(s.tmps, workers, s.plan.ScratchLen())
-	if n := 16 * c.OutC * c.InC; len(s.u) != n {
+	if n := s.rows * c.OutC * c.InC; len(s.u) != n {
 		s.u = make([]float32, n)
 	}
 	return s
 }
 
 // oddLines rounds n floats up to an odd number of 64-byte lines. The
-// transforms write and read the 16 matrices of a tile side by side; at a
-// stride of a power of two (16 KiB for 16 channels of 32×32 planes) all 16
-// streams fall in one L1 set and evict each other, which made them 2-4×
+// transforms write and read the 16 or 36 matrices of a tile side by side;
+// at a stride of a power of two (16 KiB for 16 channels of 32×32 planes) all
+// the streams fall in one L1 set and evict each other, which made them 2-4×
 // slower.
 func oddLines(n int) int {
 	k := (n + 15) / 16
@@ -155,7 +202,7 @@ func oddLines(n int) int {
 func (c *Conv2d) winoForward() {
 	a := &c.call
 	s := c.winoSetup(a.h, a.w)
-	wino.Weights(s.u, a.wq, c.OutC, c.InC)
+	s.plan.TransformWeights(s.u, a.wq, c.OutC, c.InC)
 	parallel.For(a.n, s.fwd)
 }
 
@@ -181,7 +228,7 @@ func (c *Conv2d) winoForwardImages(lo, hi, wk int) {
 		gn := min(s.g, hi-i0)
 		t := gn * t1
 		c.winoIn(s, v, s.tmps[wk], a.x.Data, i0, gn)
-		for xi := 0; xi < 16; xi++ {
+		for xi := 0; xi < s.rows; xi++ {
 			gemm.Sgemm(false, false, oc, t, ic, 1, s.u[xi*oc*ic:], ic, v[xi*s.vx:], s.ld, 0, m[xi*s.mx:], s.ld)
 		}
 		for gi := 0; gi < gn; gi++ {
@@ -201,7 +248,7 @@ func (c *Conv2d) winoBackward() {
 	a := &c.call
 	s := c.winoSetup(a.h, a.w)
 	workers := parallel.Threads()
-	n := 16 * c.OutC * c.InC
+	n := s.rows * c.OutC * c.InC
 	s.dus = scratch(s.dus, workers, n)
 	used := min(workers, a.n)
 	for wk := 0; wk < used; wk++ {
@@ -233,10 +280,10 @@ func (c *Conv2d) winoBackwardImages(lo, hi, wk int) {
 			dyi := a.dy.Data[(i0+gi)*a.outSz:]
 			c.biasGrad(dyi, wk)
 			for o := 0; o < oc; o++ {
-				s.plan.OutT(dm[o*s.ld+gi*t1:], s.mx, dyi[o*hw:(o+1)*hw])
+				s.plan.OutT(dm[o*s.ld+gi*t1:], s.mx, dyi[o*hw:(o+1)*hw], s.tmps[wk])
 			}
 		}
-		for xi := 0; xi < 16; xi++ {
+		for xi := 0; xi < s.rows; xi++ {
 			vx, dmx := v[xi*s.vx:], dm[xi*s.mx:]
 			gemm.Sgemm(false, true, oc, ic, t, 1, dmx, s.ld, vx, s.ld, 1, du[xi*oc*ic:], ic)
 			if a.needDx {

@@ -346,7 +346,8 @@ func (s *session) loop(ctx context.Context) (*Summary, error) {
 		lg.Printf("images are decoded as batches are made (--workers %d); JPEG decoder: %s", cfg.Workers, data.JPEGDecoder)
 	}
 	if cfg.Resume != "" {
-		lg.Printf("resumed from %s at epoch %d step %d", cfg.Resume, s.info.Epoch, s.info.Step)
+		// Counted from 1, as the interruption message and the epoch lines do.
+		lg.Printf("resumed from %s at epoch %d step %d", cfg.Resume, s.info.Epoch+1, s.info.Step)
 	}
 	for _, n := range s.notes {
 		lg.Printf("%s", n)

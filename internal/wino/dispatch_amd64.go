@@ -16,3 +16,21 @@ var active = func() kernels {
 	}
 	return goKernels
 }()
+
+var asmKernels4 = kernels4{in: in4, out: out4, outT: outT4, inT: inT4}
+
+var active4 = func() kernels4 {
+	if hasAsm {
+		return asmKernels4
+	}
+	return goKernels4
+}()
+
+var asmKernels4p = kernels4{in: in4p, out: out4p, outT: outT4p, inT: inT4p}
+
+var active4p = func() kernels4 {
+	if hasAsm {
+		return asmKernels4p
+	}
+	return goKernels4p
+}()

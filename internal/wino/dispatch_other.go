@@ -9,3 +9,11 @@ const hasAsm = false
 var asmKernels = goKernels
 
 var active = goKernels
+
+var asmKernels4 = goKernels4
+
+var active4 = goKernels4
+
+var asmKernels4p = goKernels4p
+
+var active4p = goKernels4p

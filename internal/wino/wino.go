@@ -1,7 +1,9 @@
 // Package wino holds the tile transforms of Winograd's minimal filtering
-// algorithm F(2×2, 3×3) (Lavin and Gray, "Fast Algorithms for
-// Convolutional Neural Networks", 2016) for a 3×3 convolution with stride 1
-// and padding 1, and their adjoints for training:
+// algorithms F(2×2, 3×3) and F(4×4, 3×3) (Lavin and Gray, "Fast Algorithms
+// for Convolutional Neural Networks", 2016) for a 3×3 convolution with
+// stride 1 and padding 1, and their adjoints for training. This comment
+// describes F(2×2, 3×3), NewPlan's; wino4.go describes F(4×4, 3×3),
+// NewPlan4's, which has the same API with 6×6 tiles and 36 rows ξ:
 //
 //	forward   V = Bᵀ d B   (In)      Y = Aᵀ M A   (Out)
 //	backward  dM = A dY Aᵀ (OutT)    dX += B dV Bᵀ, overlap-added (InT)
@@ -58,7 +60,12 @@ func Asm() bool { return hasAsm }
 type Plan struct {
 	H, W   int
 	TH, TW int // tile rows and columns
+	M      int // outputs per tile side: 2 for F(2×2, 3×3), 4 for F(4×4, 3×3)
 	nb     int // 8-tile blocks per tile row
+	// packed: an F(4×4, 3×3) plan with tw = 4 (planes 13 to 16 wide),
+	// whose kernels put two tile rows in each vector so as not to leave
+	// half of its lanes idle.
+	packed bool
 	// Lane masks (−1 or 0), eight int32 per ymm, per 8-tile block b:
 	// colMask 2 vectors: columns 16b+l, 16b+8+l inside [0, w)
 	// dxMask  3 vectors: tile 8b+l < tw, then colMask's two
@@ -70,7 +77,7 @@ func NewPlan(h, w int) (*Plan, error) {
 	if h < 1 || w < 1 {
 		return nil, fmt.Errorf("wino: plane %d×%d: sizes must be at least 1", h, w)
 	}
-	p := &Plan{H: h, W: w, TH: (h + 1) / 2, TW: (w + 1) / 2}
+	p := &Plan{H: h, W: w, TH: (h + 1) / 2, TW: (w + 1) / 2, M: 2}
 	p.nb = (p.TW + 7) / 8
 	p.colMask = make([]int32, 16*p.nb)
 	p.dxMask = make([]int32, 24*p.nb)
@@ -90,6 +97,10 @@ func NewPlan(h, w int) (*Plan, error) {
 	return p, nil
 }
 
+// Rows is the number of transformed rows ξ, (M+2)²: 16 or 36, the
+// number of matrix products.
+func (p *Plan) Rows() int { return (p.M + 2) * (p.M + 2) }
+
 // Tiles is the number of tiles of the plane, th·tw.
 func (p *Plan) Tiles() int { return p.TH * p.TW }
 
@@ -101,11 +112,14 @@ func (p *Plan) Slack() int { return 8*p.nb - p.TW }
 // plane's rows there split into even and odd columns, with a border of
 // zeros, so that each tile column is a contiguous vector.
 func (p *Plan) ScratchLen() int {
+	if p.M == 4 {
+		return p.scratchLen4()
+	}
 	l := 8*p.nb + 8
 	return max((2*p.TH+2)*2*l, 16*l+128)
 }
 
-func (p *Plan) span(ld int) int { return 15*ld + (p.TH-1)*p.TW + 8*p.nb }
+func (p *Plan) span(ld int) int { return (p.Rows()-1)*ld + (p.TH-1)*p.TW + 8*p.nb }
 
 func (p *Plan) check(what string, ld, nt, np int) {
 	if ld < p.Tiles()+p.Slack() {
@@ -119,11 +133,15 @@ func (p *Plan) check(what string, ld, nt, np int) {
 	}
 }
 
-// In writes V = Bᵀ d B of every tile of the h×w plane x into the 16 rows of
+// In writes V = Bᵀ d B of every tile of the h×w plane x into the Rows rows of
 // v (row ξ at v[ξ·ldv:]); tmp is scratch of ScratchLen floats.
 func (p *Plan) In(v []float32, ldv int, x, tmp []float32) {
 	p.check("In", ldv, len(v), len(x))
 	p.checkTmp("In", tmp)
+	if p.M == 4 {
+		p.kernels4().in(v, ldv, x, p.H, p.W, p.TW, p.colMask, tmp)
+		return
+	}
 	active.in(v, ldv, x, p.H, p.W, p.TW, p.colMask, tmp)
 }
 
@@ -134,26 +152,39 @@ func (p *Plan) checkTmp(what string, tmp []float32) {
 }
 
 // Out writes Y = Aᵀ M A + bias of every tile into the h×w plane y, M being
-// the 16 rows of m (row ξ at m[ξ·ldm:]).
+// the Rows rows of m (row ξ at m[ξ·ldm:]).
 func (p *Plan) Out(y, m []float32, ldm int, bias float32) {
 	p.check("Out", ldm, len(m), len(y))
+	if p.M == 4 {
+		p.kernels4().out(y, m, ldm, p.H, p.W, p.TW, bias, p.colMask)
+		return
+	}
 	active.out(y, m, ldm, p.H, p.W, p.TW, bias, p.colMask)
 }
 
-// OutT writes dM = A dY Aᵀ of every tile of the h×w plane dy into the 16
+// OutT writes dM = A dY Aᵀ of every tile of the h×w plane dy into the Rows
 // rows of dm, outputs past the plane's edge reading as zero: the adjoint of
-// Out without the bias.
-func (p *Plan) OutT(dm []float32, ldm int, dy []float32) {
+// Out without the bias. tmp is scratch of ScratchLen floats.
+func (p *Plan) OutT(dm []float32, ldm int, dy, tmp []float32) {
 	p.check("OutT", ldm, len(dm), len(dy))
+	p.checkTmp("OutT", tmp)
+	if p.M == 4 {
+		p.kernels4().outT(dm, ldm, dy, p.H, p.W, p.TW, p.colMask, tmp)
+		return
+	}
 	active.outT(dm, ldm, dy, p.H, p.W, p.TW, p.colMask)
 }
 
 // InT writes into the h×w plane dx the sum over the tiles of B dV Bᵀ, each
-// 4×4 patch added at the pixels its tile read: the adjoint of In. dx is
+// (M+2)×(M+2) patch added at the pixels its tile read: the adjoint of In. dx is
 // overwritten, not accumulated into; tmp is scratch of ScratchLen floats.
 func (p *Plan) InT(dx, dv []float32, ldv int, tmp []float32) {
 	p.check("InT", ldv, len(dv), len(dx))
 	p.checkTmp("InT", tmp)
+	if p.M == 4 {
+		p.kernels4().inT(dx, dv, ldv, p.H, p.W, p.TW, p.dxMask, tmp)
+		return
+	}
 	active.inT(dx, dv, ldv, p.H, p.W, p.TW, p.dxMask, tmp)
 }
 

@@ -14,6 +14,66 @@ DATA signbit<>+24(SB)/4, $0x80000000
 DATA signbit<>+28(SB)/4, $0x80000000
 GLOBL signbit<>(SB), RODATA|NOPTR, $32
 
+DATA two<>+0(SB)/4, $0x40000000
+DATA two<>+4(SB)/4, $0x40000000
+DATA two<>+8(SB)/4, $0x40000000
+DATA two<>+12(SB)/4, $0x40000000
+DATA two<>+16(SB)/4, $0x40000000
+DATA two<>+20(SB)/4, $0x40000000
+DATA two<>+24(SB)/4, $0x40000000
+DATA two<>+28(SB)/4, $0x40000000
+GLOBL two<>(SB), RODATA|NOPTR, $32
+
+DATA four<>+0(SB)/4, $0x40800000
+DATA four<>+4(SB)/4, $0x40800000
+DATA four<>+8(SB)/4, $0x40800000
+DATA four<>+12(SB)/4, $0x40800000
+DATA four<>+16(SB)/4, $0x40800000
+DATA four<>+20(SB)/4, $0x40800000
+DATA four<>+24(SB)/4, $0x40800000
+DATA four<>+28(SB)/4, $0x40800000
+GLOBL four<>(SB), RODATA|NOPTR, $32
+
+DATA eight<>+0(SB)/4, $0x41000000
+DATA eight<>+4(SB)/4, $0x41000000
+DATA eight<>+8(SB)/4, $0x41000000
+DATA eight<>+12(SB)/4, $0x41000000
+DATA eight<>+16(SB)/4, $0x41000000
+DATA eight<>+20(SB)/4, $0x41000000
+DATA eight<>+24(SB)/4, $0x41000000
+DATA eight<>+28(SB)/4, $0x41000000
+GLOBL eight<>(SB), RODATA|NOPTR, $32
+
+DATA mfour<>+0(SB)/4, $0xc0800000
+DATA mfour<>+4(SB)/4, $0xc0800000
+DATA mfour<>+8(SB)/4, $0xc0800000
+DATA mfour<>+12(SB)/4, $0xc0800000
+DATA mfour<>+16(SB)/4, $0xc0800000
+DATA mfour<>+20(SB)/4, $0xc0800000
+DATA mfour<>+24(SB)/4, $0xc0800000
+DATA mfour<>+28(SB)/4, $0xc0800000
+GLOBL mfour<>(SB), RODATA|NOPTR, $32
+
+DATA perm4<>+0(SB)/4, $0x00000000
+DATA perm4<>+4(SB)/4, $0x00000004
+DATA perm4<>+8(SB)/4, $0x00000001
+DATA perm4<>+12(SB)/4, $0x00000005
+DATA perm4<>+16(SB)/4, $0x00000002
+DATA perm4<>+20(SB)/4, $0x00000006
+DATA perm4<>+24(SB)/4, $0x00000003
+DATA perm4<>+28(SB)/4, $0x00000007
+GLOBL perm4<>(SB), RODATA|NOPTR, $32
+
+DATA unperm4<>+0(SB)/4, $0x00000000
+DATA unperm4<>+4(SB)/4, $0x00000002
+DATA unperm4<>+8(SB)/4, $0x00000004
+DATA unperm4<>+12(SB)/4, $0x00000006
+DATA unperm4<>+16(SB)/4, $0x00000001
+DATA unperm4<>+20(SB)/4, $0x00000003
+DATA unperm4<>+24(SB)/4, $0x00000005
+DATA unperm4<>+28(SB)/4, $0x00000007
+GLOBL unperm4<>(SB), RODATA|NOPTR, $32
+
 // func in(v []float32, ldv int, x []float32, h int, w int, tw int, mask []int32, tmp []float32)
 // Requires: AVX, AVX2
 TEXT ·in(SB), NOSPLIT, $48-128
@@ -841,5 +901,4512 @@ inT_skip1:
 	MOVQ (SP), AX
 	CMPQ AX, 8(SP)
 	JLE  inT_ty
+	VZEROUPPER
+	RET
+
+// func in4(v []float32, ldv int, x []float32, h int, w int, tw int, mask []int32, tmp []float32)
+// Requires: AVX, AVX2
+TEXT ·in4(SB), NOSPLIT, $56-128
+	MOVQ    h+56(FP), AX
+	ADDQ    $0x03, AX
+	SHRQ    $0x02, AX
+	MOVQ    AX, 8(SP)
+	MOVQ    tw+72(FP), AX
+	ADDQ    $0x07, AX
+	SHRQ    $0x03, AX
+	MOVQ    AX, 16(SP)
+	INCQ    AX
+	SHLQ    $0x05, AX
+	MOVQ    AX, 40(SP)
+	SHLQ    $0x02, AX
+	MOVQ    AX, 32(SP)
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS perm4<>+0(SB), Y1
+	XORQ    AX, AX
+	MOVQ    32(SP), CX
+	MOVQ    tmp_base+104(FP), DX
+	IMULQ   CX, AX
+	ADDQ    AX, DX
+
+in4_z0:
+	SUBQ    $0x20, CX
+	VMOVUPS Y0, (DX)(CX*1)
+	JNZ     in4_z0
+	MOVQ    h+56(FP), AX
+	INCQ    AX
+	MOVQ    AX, 48(SP)
+
+in4_zrows:
+	MOVQ  48(SP), AX
+	MOVQ  8(SP), CX
+	SHLQ  $0x02, CX
+	INCQ  CX
+	CMPQ  AX, CX
+	JG    in4_split
+	MOVQ  32(SP), CX
+	MOVQ  tmp_base+104(FP), DX
+	IMULQ CX, AX
+	ADDQ  AX, DX
+
+in4_z1:
+	SUBQ    $0x20, CX
+	VMOVUPS Y0, (DX)(CX*1)
+	JNZ     in4_z1
+	INCQ    48(SP)
+	JMP     in4_zrows
+
+in4_split:
+	MOVQ $0x00000000, 48(SP)
+
+in4_srow:
+	MOVQ    x_base+32(FP), AX
+	MOVQ    48(SP), CX
+	IMULQ   w+64(FP), CX
+	LEAQ    (AX)(CX*4), AX
+	MOVQ    tmp_base+104(FP), CX
+	MOVQ    48(SP), DX
+	INCQ    DX
+	IMULQ   32(SP), DX
+	ADDQ    DX, CX
+	MOVQ    40(SP), DX
+	LEAQ    (DX)(DX*2), BX
+	VMOVUPS Y0, (CX)
+	MOVQ    16(SP), SI
+	SHLQ    $0x05, SI
+	ADDQ    DX, SI
+	VMOVUPS Y0, (CX)(SI*1)
+	MOVQ    mask_base+80(FP), SI
+	XORQ    DI, DI
+	MOVQ    16(SP), R8
+
+in4_sblk:
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VMOVUPS    (SI), Y2
+	VMASKMOVPS (AX), Y2, Y2
+	LEAQ       8(DI), R9
+	CMPQ       R9, w+64(FP)
+	JGE        in4_sq
+	VMOVUPS    32(SI), Y3
+	VMASKMOVPS 32(AX), Y3, Y3
+	LEAQ       16(DI), R9
+	CMPQ       R9, w+64(FP)
+	JGE        in4_sq
+	VMOVUPS    64(SI), Y4
+	VMASKMOVPS 64(AX), Y4, Y4
+	LEAQ       24(DI), R9
+	CMPQ       R9, w+64(FP)
+	JGE        in4_sq
+	VMOVUPS    96(SI), Y5
+	VMASKMOVPS 96(AX), Y5, Y5
+
+in4_sq:
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y2
+	VUNPCKLPS Y5, Y4, Y3
+	VUNPCKHPS Y5, Y4, Y4
+	VUNPCKLPD Y3, Y6, Y5
+	VUNPCKHPD Y3, Y6, Y3
+	VUNPCKLPD Y4, Y2, Y6
+	VUNPCKHPD Y4, Y2, Y2
+	VPERMPS   Y5, Y1, Y4
+	VPERMPS   Y3, Y1, Y3
+	VPERMPS   Y6, Y1, Y5
+	VPERMPS   Y2, Y1, Y2
+	VMOVUPS   Y4, (CX)(DX*1)
+	VMOVUPS   Y3, (CX)(DX*2)
+	VMOVUPS   Y5, (CX)(BX*1)
+	VMOVUPS   Y2, 4(CX)
+	ADDQ      $0x00000080, AX
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x20, CX
+	ADDQ      $0x20, DI
+	DECQ      R8
+	JNZ       in4_sblk
+	INCQ      48(SP)
+	MOVQ      48(SP), AX
+	CMPQ      AX, h+56(FP)
+	JL        in4_srow
+	MOVQ      $0x00000000, (SP)
+
+in4_ty:
+	MOVQ $0x00000000, 24(SP)
+
+in4_b:
+	MOVQ    32(SP), AX
+	LEAQ    (AX)(AX*2), CX
+	LEAQ    (AX)(AX*4), DX
+	MOVQ    tmp_base+104(FP), BX
+	MOVQ    (SP), SI
+	SHLQ    $0x02, SI
+	IMULQ   AX, SI
+	ADDQ    SI, BX
+	MOVQ    24(SP), SI
+	SHLQ    $0x05, SI
+	ADDQ    SI, BX
+	MOVQ    BX, SI
+	ADDQ    40(SP), SI
+	MOVQ    SI, DI
+	ADDQ    40(SP), DI
+	MOVQ    DI, R8
+	ADDQ    40(SP), R8
+	MOVQ    ldv+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    v_base+0(FP), R10
+	MOVQ    (SP), R11
+	IMULQ   tw+72(FP), R11
+	MOVQ    24(SP), R12
+	SHLQ    $0x03, R12
+	ADDQ    R12, R11
+	LEAQ    (R10)(R11*4), R10
+	MOVQ    tmp_base+104(FP), R11
+	MOVQ    8(SP), R12
+	SHLQ    $0x02, R12
+	ADDQ    $0x02, R12
+	IMULQ   AX, R12
+	ADDQ    R12, R11
+	VMOVUPS (BX), Y0
+	VMOVUPS (BX)(AX*1), Y1
+	VMOVUPS (BX)(AX*2), Y2
+	VMOVUPS (BX)(CX*1), Y3
+	VMOVUPS (BX)(AX*4), Y4
+	VMOVUPS (BX)(DX*1), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R11)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 192(R11)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 384(R11)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 576(R11)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 768(R11)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 960(R11)
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(AX*1), Y1
+	VMOVUPS (SI)(AX*2), Y2
+	VMOVUPS (SI)(CX*1), Y3
+	VMOVUPS (SI)(AX*4), Y4
+	VMOVUPS (SI)(DX*1), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, 32(R11)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 224(R11)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 416(R11)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 608(R11)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 800(R11)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 992(R11)
+	VMOVUPS (DI), Y0
+	VMOVUPS (DI)(AX*1), Y1
+	VMOVUPS (DI)(AX*2), Y2
+	VMOVUPS (DI)(CX*1), Y3
+	VMOVUPS (DI)(AX*4), Y4
+	VMOVUPS (DI)(DX*1), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, 64(R11)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 256(R11)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 448(R11)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 640(R11)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 832(R11)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 1024(R11)
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8)(AX*1), Y1
+	VMOVUPS (R8)(AX*2), Y2
+	VMOVUPS (R8)(CX*1), Y3
+	VMOVUPS (R8)(AX*4), Y4
+	VMOVUPS (R8)(DX*1), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, 96(R11)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 288(R11)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 480(R11)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 672(R11)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 864(R11)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 1056(R11)
+	VMOVUPS 4(BX), Y0
+	VMOVUPS 4(BX)(AX*1), Y1
+	VMOVUPS 4(BX)(AX*2), Y2
+	VMOVUPS 4(BX)(CX*1), Y3
+	VMOVUPS 4(BX)(AX*4), Y4
+	VMOVUPS 4(BX)(DX*1), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, 128(R11)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 320(R11)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 512(R11)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 704(R11)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 896(R11)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 1088(R11)
+	VMOVUPS 4(SI), Y0
+	VMOVUPS 4(SI)(AX*1), Y1
+	VMOVUPS 4(SI)(AX*2), Y2
+	VMOVUPS 4(SI)(CX*1), Y3
+	VMOVUPS 4(SI)(AX*4), Y4
+	VMOVUPS 4(SI)(DX*1), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, 160(R11)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 352(R11)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 544(R11)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 736(R11)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 928(R11)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 1120(R11)
+	VMOVUPS (R11), Y0
+	VMOVUPS 32(R11), Y1
+	VMOVUPS 64(R11), Y2
+	VMOVUPS 96(R11), Y3
+	VMOVUPS 128(R11), Y4
+	VMOVUPS 160(R11), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMOVUPS 192(R11), Y0
+	VMOVUPS 224(R11), Y1
+	VMOVUPS 256(R11), Y2
+	VMOVUPS 288(R11), Y3
+	VMOVUPS 320(R11), Y4
+	VMOVUPS 352(R11), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMOVUPS 384(R11), Y0
+	VMOVUPS 416(R11), Y1
+	VMOVUPS 448(R11), Y2
+	VMOVUPS 480(R11), Y3
+	VMOVUPS 512(R11), Y4
+	VMOVUPS 544(R11), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMOVUPS 576(R11), Y0
+	VMOVUPS 608(R11), Y1
+	VMOVUPS 640(R11), Y2
+	VMOVUPS 672(R11), Y3
+	VMOVUPS 704(R11), Y4
+	VMOVUPS 736(R11), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMOVUPS 768(R11), Y0
+	VMOVUPS 800(R11), Y1
+	VMOVUPS 832(R11), Y2
+	VMOVUPS 864(R11), Y3
+	VMOVUPS 896(R11), Y4
+	VMOVUPS 928(R11), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMOVUPS 960(R11), Y0
+	VMOVUPS 992(R11), Y1
+	VMOVUPS 1024(R11), Y2
+	VMOVUPS 1056(R11), Y3
+	VMOVUPS 1088(R11), Y4
+	VMOVUPS 1120(R11), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ    R9, R10
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (R10)
+	INCQ    24(SP)
+	MOVQ    24(SP), AX
+	CMPQ    AX, 16(SP)
+	JL      in4_b
+	INCQ    (SP)
+	MOVQ    (SP), AX
+	CMPQ    AX, 8(SP)
+	JL      in4_ty
+	VZEROUPPER
+	RET
+
+// func out4(y []float32, m []float32, ldm int, h int, w int, tw int, bias float32, mask []int32)
+// Requires: AVX, AVX2
+TEXT ·out4(SB), NOSPLIT, $32-112
+	MOVQ         h+56(FP), AX
+	ADDQ         $0x03, AX
+	SHRQ         $0x02, AX
+	MOVQ         AX, 8(SP)
+	MOVQ         tw+72(FP), AX
+	ADDQ         $0x07, AX
+	SHRQ         $0x03, AX
+	MOVQ         AX, 16(SP)
+	MOVQ         $0x00000000, (SP)
+	VBROADCASTSS bias+80(FP), Y0
+	VMOVUPS      unperm4<>+0(SB), Y1
+
+out4_ty:
+	MOVQ $0x00000000, 24(SP)
+
+out4_b:
+	MOVQ       m_base+24(FP), AX
+	MOVQ       (SP), CX
+	IMULQ      tw+72(FP), CX
+	MOVQ       24(SP), DX
+	SHLQ       $0x03, DX
+	ADDQ       DX, CX
+	LEAQ       (AX)(CX*4), AX
+	MOVQ       ldm+48(FP), CX
+	SHLQ       $0x02, CX
+	IMUL3Q     $0x06, CX, DX
+	LEAQ       (DX)(DX*2), BX
+	LEAQ       (DX)(DX*4), SI
+	MOVQ       mask_base+88(FP), DI
+	MOVQ       24(SP), R8
+	SHLQ       $0x07, R8
+	ADDQ       R8, DI
+	MOVQ       24(SP), R8
+	SHLQ       $0x05, R8
+	MOVQ       y_base+0(FP), R9
+	MOVQ       (SP), R10
+	SHLQ       $0x02, R10
+	IMULQ      w+64(FP), R10
+	ADDQ       R8, R10
+	LEAQ       (R9)(R10*4), R9
+	MOVQ       AX, R10
+	VMOVUPS    (R10)(DX*1), Y2
+	VADDPS     (R10)(DX*2), Y2, Y2
+	VMOVUPS    (R10)(BX*1), Y3
+	VADDPS     (R10)(DX*4), Y3, Y3
+	VMOVUPS    (R10), Y4
+	VADDPS     Y2, Y4, Y2
+	VADDPS     Y3, Y2, Y2
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y3
+	VADDPS     (R10)(DX*2), Y3, Y3
+	VMOVUPS    (R10)(BX*1), Y4
+	VADDPS     (R10)(DX*4), Y4, Y4
+	VMOVUPS    (R10), Y5
+	VADDPS     Y3, Y5, Y3
+	VADDPS     Y4, Y3, Y3
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y4
+	VADDPS     (R10)(DX*2), Y4, Y4
+	VMOVUPS    (R10)(BX*1), Y5
+	VADDPS     (R10)(DX*4), Y5, Y5
+	VMOVUPS    (R10), Y6
+	VADDPS     Y4, Y6, Y4
+	VADDPS     Y5, Y4, Y4
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y5
+	VADDPS     (R10)(DX*2), Y5, Y5
+	VMOVUPS    (R10)(BX*1), Y6
+	VADDPS     (R10)(DX*4), Y6, Y6
+	VMOVUPS    (R10), Y7
+	VADDPS     Y5, Y7, Y5
+	VADDPS     Y6, Y5, Y5
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y6
+	VADDPS     (R10)(DX*2), Y6, Y6
+	VMOVUPS    (R10)(BX*1), Y7
+	VADDPS     (R10)(DX*4), Y7, Y7
+	VMOVUPS    (R10), Y8
+	VADDPS     Y6, Y8, Y6
+	VADDPS     Y7, Y6, Y6
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y7
+	VADDPS     (R10)(DX*2), Y7, Y7
+	VMOVUPS    (R10)(BX*1), Y8
+	VADDPS     (R10)(DX*4), Y8, Y8
+	VMOVUPS    (R10), Y9
+	VADDPS     Y7, Y9, Y7
+	VADDPS     Y8, Y7, Y7
+	VADDPS     Y4, Y3, Y8
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y4
+	VSUBPS     Y6, Y5, Y5
+	VADDPS     Y8, Y2, Y2
+	VADDPS     Y4, Y2, Y2
+	VMULPS     two<>+0(SB), Y5, Y6
+	VADDPS     Y6, Y3, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y8, Y4
+	VMULPS     eight<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y7, Y3, Y3
+	VADDPS     Y0, Y2, Y2
+	VADDPS     Y0, Y6, Y5
+	VADDPS     Y0, Y4, Y4
+	VADDPS     Y0, Y3, Y3
+	VPERMPS    Y2, Y1, Y2
+	VPERMPS    Y5, Y1, Y5
+	VPERMPS    Y4, Y1, Y4
+	VPERMPS    Y3, Y1, Y3
+	VUNPCKLPS  Y5, Y2, Y6
+	VUNPCKHPS  Y5, Y2, Y2
+	VUNPCKLPS  Y3, Y4, Y5
+	VUNPCKHPS  Y3, Y4, Y3
+	VUNPCKLPD  Y5, Y6, Y4
+	VUNPCKHPD  Y5, Y6, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y2
+	VMOVUPS    (DI), Y3
+	VMASKMOVPS Y4, Y3, (R9)
+	LEAQ       8(R8), R10
+	CMPQ       R10, w+64(FP)
+	JGE        out4_q0
+	VMOVUPS    32(DI), Y3
+	VMASKMOVPS Y5, Y3, 32(R9)
+	LEAQ       16(R8), R10
+	CMPQ       R10, w+64(FP)
+	JGE        out4_q0
+	VMOVUPS    64(DI), Y3
+	VMASKMOVPS Y6, Y3, 64(R9)
+	LEAQ       24(R8), R10
+	CMPQ       R10, w+64(FP)
+	JGE        out4_q0
+	VMOVUPS    96(DI), Y3
+	VMASKMOVPS Y2, Y3, 96(R9)
+
+out4_q0:
+	MOVQ       (SP), R10
+	SHLQ       $0x02, R10
+	ADDQ       $0x01, R10
+	CMPQ       R10, h+56(FP)
+	JGE        out4_next
+	MOVQ       w+64(FP), R10
+	LEAQ       (R9)(R10*4), R9
+	MOVQ       AX, R10
+	VMOVUPS    (R10)(DX*1), Y2
+	VSUBPS     (R10)(DX*2), Y2, Y2
+	VMOVUPS    (R10)(BX*1), Y3
+	VSUBPS     (R10)(DX*4), Y3, Y3
+	VMULPS     two<>+0(SB), Y3, Y3
+	VADDPS     Y3, Y2, Y2
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y3
+	VSUBPS     (R10)(DX*2), Y3, Y3
+	VMOVUPS    (R10)(BX*1), Y4
+	VSUBPS     (R10)(DX*4), Y4, Y4
+	VMULPS     two<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y3
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y4
+	VSUBPS     (R10)(DX*2), Y4, Y4
+	VMOVUPS    (R10)(BX*1), Y5
+	VSUBPS     (R10)(DX*4), Y5, Y5
+	VMULPS     two<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y5
+	VSUBPS     (R10)(DX*2), Y5, Y5
+	VMOVUPS    (R10)(BX*1), Y6
+	VSUBPS     (R10)(DX*4), Y6, Y6
+	VMULPS     two<>+0(SB), Y6, Y6
+	VADDPS     Y6, Y5, Y5
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y6
+	VSUBPS     (R10)(DX*2), Y6, Y6
+	VMOVUPS    (R10)(BX*1), Y7
+	VSUBPS     (R10)(DX*4), Y7, Y7
+	VMULPS     two<>+0(SB), Y7, Y7
+	VADDPS     Y7, Y6, Y6
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y7
+	VSUBPS     (R10)(DX*2), Y7, Y7
+	VMOVUPS    (R10)(BX*1), Y8
+	VSUBPS     (R10)(DX*4), Y8, Y8
+	VMULPS     two<>+0(SB), Y8, Y8
+	VADDPS     Y8, Y7, Y7
+	VADDPS     Y4, Y3, Y8
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y4
+	VSUBPS     Y6, Y5, Y5
+	VADDPS     Y8, Y2, Y2
+	VADDPS     Y4, Y2, Y2
+	VMULPS     two<>+0(SB), Y5, Y6
+	VADDPS     Y6, Y3, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y8, Y4
+	VMULPS     eight<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y7, Y3, Y3
+	VADDPS     Y0, Y2, Y2
+	VADDPS     Y0, Y6, Y5
+	VADDPS     Y0, Y4, Y4
+	VADDPS     Y0, Y3, Y3
+	VPERMPS    Y2, Y1, Y2
+	VPERMPS    Y5, Y1, Y5
+	VPERMPS    Y4, Y1, Y4
+	VPERMPS    Y3, Y1, Y3
+	VUNPCKLPS  Y5, Y2, Y6
+	VUNPCKHPS  Y5, Y2, Y2
+	VUNPCKLPS  Y3, Y4, Y5
+	VUNPCKHPS  Y3, Y4, Y3
+	VUNPCKLPD  Y5, Y6, Y4
+	VUNPCKHPD  Y5, Y6, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y2
+	VMOVUPS    (DI), Y3
+	VMASKMOVPS Y4, Y3, (R9)
+	LEAQ       8(R8), R10
+	CMPQ       R10, w+64(FP)
+	JGE        out4_q1
+	VMOVUPS    32(DI), Y3
+	VMASKMOVPS Y5, Y3, 32(R9)
+	LEAQ       16(R8), R10
+	CMPQ       R10, w+64(FP)
+	JGE        out4_q1
+	VMOVUPS    64(DI), Y3
+	VMASKMOVPS Y6, Y3, 64(R9)
+	LEAQ       24(R8), R10
+	CMPQ       R10, w+64(FP)
+	JGE        out4_q1
+	VMOVUPS    96(DI), Y3
+	VMASKMOVPS Y2, Y3, 96(R9)
+
+out4_q1:
+	MOVQ       (SP), R10
+	SHLQ       $0x02, R10
+	ADDQ       $0x02, R10
+	CMPQ       R10, h+56(FP)
+	JGE        out4_next
+	MOVQ       w+64(FP), R10
+	LEAQ       (R9)(R10*4), R9
+	MOVQ       AX, R10
+	VMOVUPS    (R10)(DX*1), Y2
+	VADDPS     (R10)(DX*2), Y2, Y2
+	VMOVUPS    (R10)(BX*1), Y3
+	VADDPS     (R10)(DX*4), Y3, Y3
+	VMULPS     four<>+0(SB), Y3, Y3
+	VADDPS     Y3, Y2, Y2
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y3
+	VADDPS     (R10)(DX*2), Y3, Y3
+	VMOVUPS    (R10)(BX*1), Y4
+	VADDPS     (R10)(DX*4), Y4, Y4
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y3
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y4
+	VADDPS     (R10)(DX*2), Y4, Y4
+	VMOVUPS    (R10)(BX*1), Y5
+	VADDPS     (R10)(DX*4), Y5, Y5
+	VMULPS     four<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y5
+	VADDPS     (R10)(DX*2), Y5, Y5
+	VMOVUPS    (R10)(BX*1), Y6
+	VADDPS     (R10)(DX*4), Y6, Y6
+	VMULPS     four<>+0(SB), Y6, Y6
+	VADDPS     Y6, Y5, Y5
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y6
+	VADDPS     (R10)(DX*2), Y6, Y6
+	VMOVUPS    (R10)(BX*1), Y7
+	VADDPS     (R10)(DX*4), Y7, Y7
+	VMULPS     four<>+0(SB), Y7, Y7
+	VADDPS     Y7, Y6, Y6
+	ADDQ       CX, R10
+	VMOVUPS    (R10)(DX*1), Y7
+	VADDPS     (R10)(DX*2), Y7, Y7
+	VMOVUPS    (R10)(BX*1), Y8
+	VADDPS     (R10)(DX*4), Y8, Y8
+	VMULPS     four<>+0(SB), Y8, Y8
+	VADDPS     Y8, Y7, Y7
+	VADDPS     Y4, Y3, Y8
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y4
+	VSUBPS     Y6, Y5, Y5
+	VADDPS     Y8, Y2, Y2
+	VADDPS     Y4, Y2, Y2
+	VMULPS     two<>+0(SB), Y5, Y6
+	VADDPS     Y6, Y3, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y8, Y4
+	VMULPS     eight<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y7, Y3, Y3
+	VADDPS     Y0, Y2, Y2
+	VADDPS     Y0, Y6, Y5
+	VADDPS     Y0, Y4, Y4
+	VADDPS     Y0, Y3, Y3
+	VPERMPS    Y2, Y1, Y2
+	VPERMPS    Y5, Y1, Y5
+	VPERMPS    Y4, Y1, Y4
+	VPERMPS    Y3, Y1, Y3
+	VUNPCKLPS  Y5, Y2, Y6
+	VUNPCKHPS  Y5, Y2, Y2
+	VUNPCKLPS  Y3, Y4, Y5
+	VUNPCKHPS  Y3, Y4, Y3
+	VUNPCKLPD  Y5, Y6, Y4
+	VUNPCKHPD  Y5, Y6, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y2
+	VMOVUPS    (DI), Y3
+	VMASKMOVPS Y4, Y3, (R9)
+	LEAQ       8(R8), R10
+	CMPQ       R10, w+64(FP)
+	JGE        out4_q2
+	VMOVUPS    32(DI), Y3
+	VMASKMOVPS Y5, Y3, 32(R9)
+	LEAQ       16(R8), R10
+	CMPQ       R10, w+64(FP)
+	JGE        out4_q2
+	VMOVUPS    64(DI), Y3
+	VMASKMOVPS Y6, Y3, 64(R9)
+	LEAQ       24(R8), R10
+	CMPQ       R10, w+64(FP)
+	JGE        out4_q2
+	VMOVUPS    96(DI), Y3
+	VMASKMOVPS Y2, Y3, 96(R9)
+
+out4_q2:
+	MOVQ       (SP), R10
+	SHLQ       $0x02, R10
+	ADDQ       $0x03, R10
+	CMPQ       R10, h+56(FP)
+	JGE        out4_next
+	MOVQ       w+64(FP), R10
+	LEAQ       (R9)(R10*4), R9
+	VMOVUPS    (AX)(DX*1), Y2
+	VSUBPS     (AX)(DX*2), Y2, Y2
+	VMOVUPS    (AX)(BX*1), Y3
+	VSUBPS     (AX)(DX*4), Y3, Y3
+	VMULPS     eight<>+0(SB), Y3, Y3
+	VADDPS     Y3, Y2, Y2
+	VADDPS     (AX)(SI*1), Y2, Y2
+	ADDQ       CX, AX
+	VMOVUPS    (AX)(DX*1), Y3
+	VSUBPS     (AX)(DX*2), Y3, Y3
+	VMOVUPS    (AX)(BX*1), Y4
+	VSUBPS     (AX)(DX*4), Y4, Y4
+	VMULPS     eight<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y3
+	VADDPS     (AX)(SI*1), Y3, Y3
+	ADDQ       CX, AX
+	VMOVUPS    (AX)(DX*1), Y4
+	VSUBPS     (AX)(DX*2), Y4, Y4
+	VMOVUPS    (AX)(BX*1), Y5
+	VSUBPS     (AX)(DX*4), Y5, Y5
+	VMULPS     eight<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VADDPS     (AX)(SI*1), Y4, Y4
+	ADDQ       CX, AX
+	VMOVUPS    (AX)(DX*1), Y5
+	VSUBPS     (AX)(DX*2), Y5, Y5
+	VMOVUPS    (AX)(BX*1), Y6
+	VSUBPS     (AX)(DX*4), Y6, Y6
+	VMULPS     eight<>+0(SB), Y6, Y6
+	VADDPS     Y6, Y5, Y5
+	VADDPS     (AX)(SI*1), Y5, Y5
+	ADDQ       CX, AX
+	VMOVUPS    (AX)(DX*1), Y6
+	VSUBPS     (AX)(DX*2), Y6, Y6
+	VMOVUPS    (AX)(BX*1), Y7
+	VSUBPS     (AX)(DX*4), Y7, Y7
+	VMULPS     eight<>+0(SB), Y7, Y7
+	VADDPS     Y7, Y6, Y6
+	VADDPS     (AX)(SI*1), Y6, Y6
+	ADDQ       CX, AX
+	VMOVUPS    (AX)(DX*1), Y7
+	VSUBPS     (AX)(DX*2), Y7, Y7
+	VMOVUPS    (AX)(BX*1), Y8
+	VSUBPS     (AX)(DX*4), Y8, Y8
+	VMULPS     eight<>+0(SB), Y8, Y8
+	VADDPS     Y8, Y7, Y7
+	VADDPS     (AX)(SI*1), Y7, Y7
+	VADDPS     Y4, Y3, Y8
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y4
+	VSUBPS     Y6, Y5, Y5
+	VADDPS     Y8, Y2, Y2
+	VADDPS     Y4, Y2, Y2
+	VMULPS     two<>+0(SB), Y5, Y6
+	VADDPS     Y6, Y3, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y8, Y4
+	VMULPS     eight<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y7, Y3, Y3
+	VADDPS     Y0, Y2, Y2
+	VADDPS     Y0, Y6, Y5
+	VADDPS     Y0, Y4, Y4
+	VADDPS     Y0, Y3, Y3
+	VPERMPS    Y2, Y1, Y2
+	VPERMPS    Y5, Y1, Y5
+	VPERMPS    Y4, Y1, Y4
+	VPERMPS    Y3, Y1, Y3
+	VUNPCKLPS  Y5, Y2, Y6
+	VUNPCKHPS  Y5, Y2, Y2
+	VUNPCKLPS  Y3, Y4, Y5
+	VUNPCKHPS  Y3, Y4, Y3
+	VUNPCKLPD  Y5, Y6, Y4
+	VUNPCKHPD  Y5, Y6, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y2
+	VMOVUPS    (DI), Y3
+	VMASKMOVPS Y4, Y3, (R9)
+	LEAQ       8(R8), AX
+	CMPQ       AX, w+64(FP)
+	JGE        out4_q3
+	VMOVUPS    32(DI), Y3
+	VMASKMOVPS Y5, Y3, 32(R9)
+	LEAQ       16(R8), AX
+	CMPQ       AX, w+64(FP)
+	JGE        out4_q3
+	VMOVUPS    64(DI), Y3
+	VMASKMOVPS Y6, Y3, 64(R9)
+	LEAQ       24(R8), AX
+	CMPQ       AX, w+64(FP)
+	JGE        out4_q3
+	VMOVUPS    96(DI), Y3
+	VMASKMOVPS Y2, Y3, 96(R9)
+
+out4_q3:
+out4_next:
+	INCQ 24(SP)
+	MOVQ 24(SP), AX
+	CMPQ AX, 16(SP)
+	JL   out4_b
+	INCQ (SP)
+	MOVQ (SP), AX
+	CMPQ AX, 8(SP)
+	JL   out4_ty
+	VZEROUPPER
+	RET
+
+// func outT4(dm []float32, ldm int, dy []float32, h int, w int, tw int, mask []int32, tmp []float32)
+// Requires: AVX, AVX2
+TEXT ·outT4(SB), NOSPLIT, $32-128
+	MOVQ    h+56(FP), AX
+	ADDQ    $0x03, AX
+	SHRQ    $0x02, AX
+	MOVQ    AX, 8(SP)
+	MOVQ    tw+72(FP), AX
+	ADDQ    $0x07, AX
+	SHRQ    $0x03, AX
+	MOVQ    AX, 16(SP)
+	MOVQ    $0x00000000, (SP)
+	VMOVUPS perm4<>+0(SB), Y0
+
+outT4_ty:
+	MOVQ $0x00000000, 24(SP)
+
+outT4_b:
+	MOVQ       mask_base+80(FP), AX
+	MOVQ       24(SP), CX
+	SHLQ       $0x07, CX
+	ADDQ       CX, AX
+	MOVQ       24(SP), CX
+	SHLQ       $0x05, CX
+	MOVQ       dy_base+32(FP), DX
+	MOVQ       (SP), BX
+	SHLQ       $0x02, BX
+	IMULQ      w+64(FP), BX
+	ADDQ       CX, BX
+	LEAQ       (DX)(BX*4), DX
+	MOVQ       tmp_base+104(FP), BX
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VMOVUPS    (AX), Y1
+	VMASKMOVPS (DX), Y1, Y1
+	LEAQ       8(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q0
+	VMOVUPS    32(AX), Y2
+	VMASKMOVPS 32(DX), Y2, Y2
+	LEAQ       16(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q0
+	VMOVUPS    64(AX), Y3
+	VMASKMOVPS 64(DX), Y3, Y3
+	LEAQ       24(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q0
+	VMOVUPS    96(AX), Y4
+	VMASKMOVPS 96(DX), Y4, Y4
+
+outT4_q0:
+	VUNPCKLPS  Y2, Y1, Y5
+	VUNPCKHPS  Y2, Y1, Y1
+	VUNPCKLPS  Y4, Y3, Y2
+	VUNPCKHPS  Y4, Y3, Y3
+	VUNPCKLPD  Y2, Y5, Y4
+	VUNPCKHPD  Y2, Y5, Y2
+	VUNPCKLPD  Y3, Y1, Y5
+	VUNPCKHPD  Y3, Y1, Y1
+	VPERMPS    Y4, Y0, Y3
+	VPERMPS    Y2, Y0, Y2
+	VPERMPS    Y5, Y0, Y4
+	VPERMPS    Y1, Y0, Y1
+	VADDPS     Y4, Y3, Y5
+	VADDPS     Y1, Y2, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y4
+	VMULPS     two<>+0(SB), Y2, Y2
+	VMULPS     eight<>+0(SB), Y1, Y7
+	VADDPS     Y7, Y2, Y2
+	VMOVUPS    Y3, (BX)
+	VADDPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 32(BX)
+	VSUBPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 64(BX)
+	VADDPS     Y2, Y4, Y3
+	VMOVUPS    Y3, 96(BX)
+	VSUBPS     Y2, Y4, Y2
+	VMOVUPS    Y2, 128(BX)
+	VMOVUPS    Y1, 160(BX)
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	MOVQ       (SP), SI
+	SHLQ       $0x02, SI
+	ADDQ       $0x01, SI
+	CMPQ       SI, h+56(FP)
+	JGE        outT4_row1
+	MOVQ       w+64(FP), SI
+	LEAQ       (DX)(SI*4), DX
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VMOVUPS    (AX), Y1
+	VMASKMOVPS (DX), Y1, Y1
+	LEAQ       8(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q1
+	VMOVUPS    32(AX), Y2
+	VMASKMOVPS 32(DX), Y2, Y2
+	LEAQ       16(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q1
+	VMOVUPS    64(AX), Y3
+	VMASKMOVPS 64(DX), Y3, Y3
+	LEAQ       24(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q1
+	VMOVUPS    96(AX), Y4
+	VMASKMOVPS 96(DX), Y4, Y4
+
+outT4_q1:
+	VMOVAPS Y1, Y1
+	VMOVAPS Y2, Y2
+	VMOVAPS Y3, Y3
+	VMOVAPS Y4, Y4
+
+outT4_row1:
+	VUNPCKLPS  Y2, Y1, Y5
+	VUNPCKHPS  Y2, Y1, Y1
+	VUNPCKLPS  Y4, Y3, Y2
+	VUNPCKHPS  Y4, Y3, Y3
+	VUNPCKLPD  Y2, Y5, Y4
+	VUNPCKHPD  Y2, Y5, Y2
+	VUNPCKLPD  Y3, Y1, Y5
+	VUNPCKHPD  Y3, Y1, Y1
+	VPERMPS    Y4, Y0, Y3
+	VPERMPS    Y2, Y0, Y2
+	VPERMPS    Y5, Y0, Y4
+	VPERMPS    Y1, Y0, Y1
+	VADDPS     Y4, Y3, Y5
+	VADDPS     Y1, Y2, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y4
+	VMULPS     two<>+0(SB), Y2, Y2
+	VMULPS     eight<>+0(SB), Y1, Y7
+	VADDPS     Y7, Y2, Y2
+	VMOVUPS    Y3, 192(BX)
+	VADDPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 224(BX)
+	VSUBPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 256(BX)
+	VADDPS     Y2, Y4, Y3
+	VMOVUPS    Y3, 288(BX)
+	VSUBPS     Y2, Y4, Y2
+	VMOVUPS    Y2, 320(BX)
+	VMOVUPS    Y1, 352(BX)
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	MOVQ       (SP), SI
+	SHLQ       $0x02, SI
+	ADDQ       $0x02, SI
+	CMPQ       SI, h+56(FP)
+	JGE        outT4_row2
+	MOVQ       w+64(FP), SI
+	LEAQ       (DX)(SI*4), DX
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VMOVUPS    (AX), Y1
+	VMASKMOVPS (DX), Y1, Y1
+	LEAQ       8(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q2
+	VMOVUPS    32(AX), Y2
+	VMASKMOVPS 32(DX), Y2, Y2
+	LEAQ       16(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q2
+	VMOVUPS    64(AX), Y3
+	VMASKMOVPS 64(DX), Y3, Y3
+	LEAQ       24(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q2
+	VMOVUPS    96(AX), Y4
+	VMASKMOVPS 96(DX), Y4, Y4
+
+outT4_q2:
+	VMOVAPS Y1, Y1
+	VMOVAPS Y2, Y2
+	VMOVAPS Y3, Y3
+	VMOVAPS Y4, Y4
+
+outT4_row2:
+	VUNPCKLPS  Y2, Y1, Y5
+	VUNPCKHPS  Y2, Y1, Y1
+	VUNPCKLPS  Y4, Y3, Y2
+	VUNPCKHPS  Y4, Y3, Y3
+	VUNPCKLPD  Y2, Y5, Y4
+	VUNPCKHPD  Y2, Y5, Y2
+	VUNPCKLPD  Y3, Y1, Y5
+	VUNPCKHPD  Y3, Y1, Y1
+	VPERMPS    Y4, Y0, Y3
+	VPERMPS    Y2, Y0, Y2
+	VPERMPS    Y5, Y0, Y4
+	VPERMPS    Y1, Y0, Y1
+	VADDPS     Y4, Y3, Y5
+	VADDPS     Y1, Y2, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y4
+	VMULPS     two<>+0(SB), Y2, Y2
+	VMULPS     eight<>+0(SB), Y1, Y7
+	VADDPS     Y7, Y2, Y2
+	VMOVUPS    Y3, 384(BX)
+	VADDPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 416(BX)
+	VSUBPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 448(BX)
+	VADDPS     Y2, Y4, Y3
+	VMOVUPS    Y3, 480(BX)
+	VSUBPS     Y2, Y4, Y2
+	VMOVUPS    Y2, 512(BX)
+	VMOVUPS    Y1, 544(BX)
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	MOVQ       (SP), SI
+	SHLQ       $0x02, SI
+	ADDQ       $0x03, SI
+	CMPQ       SI, h+56(FP)
+	JGE        outT4_row3
+	MOVQ       w+64(FP), SI
+	LEAQ       (DX)(SI*4), DX
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VMOVUPS    (AX), Y1
+	VMASKMOVPS (DX), Y1, Y1
+	LEAQ       8(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q3
+	VMOVUPS    32(AX), Y2
+	VMASKMOVPS 32(DX), Y2, Y2
+	LEAQ       16(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        outT4_q3
+	VMOVUPS    64(AX), Y3
+	VMASKMOVPS 64(DX), Y3, Y3
+	LEAQ       24(CX), CX
+	CMPQ       CX, w+64(FP)
+	JGE        outT4_q3
+	VMOVUPS    96(AX), Y4
+	VMASKMOVPS 96(DX), Y4, Y4
+
+outT4_q3:
+	VMOVAPS Y1, Y1
+	VMOVAPS Y2, Y2
+	VMOVAPS Y3, Y3
+	VMOVAPS Y4, Y4
+
+outT4_row3:
+	VUNPCKLPS Y2, Y1, Y5
+	VUNPCKHPS Y2, Y1, Y1
+	VUNPCKLPS Y4, Y3, Y2
+	VUNPCKHPS Y4, Y3, Y3
+	VUNPCKLPD Y2, Y5, Y4
+	VUNPCKHPD Y2, Y5, Y2
+	VUNPCKLPD Y3, Y1, Y5
+	VUNPCKHPD Y3, Y1, Y1
+	VPERMPS   Y4, Y0, Y3
+	VPERMPS   Y2, Y0, Y2
+	VPERMPS   Y5, Y0, Y4
+	VPERMPS   Y1, Y0, Y1
+	VADDPS    Y4, Y3, Y5
+	VADDPS    Y1, Y2, Y6
+	VMULPS    four<>+0(SB), Y4, Y4
+	VADDPS    Y4, Y3, Y4
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y1, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y3, 576(BX)
+	VADDPS    Y6, Y5, Y3
+	VMOVUPS   Y3, 608(BX)
+	VSUBPS    Y6, Y5, Y3
+	VMOVUPS   Y3, 640(BX)
+	VADDPS    Y2, Y4, Y3
+	VMOVUPS   Y3, 672(BX)
+	VSUBPS    Y2, Y4, Y2
+	VMOVUPS   Y2, 704(BX)
+	VMOVUPS   Y1, 736(BX)
+	MOVQ      dm_base+0(FP), AX
+	MOVQ      (SP), CX
+	IMULQ     tw+72(FP), CX
+	MOVQ      24(SP), DX
+	SHLQ      $0x03, DX
+	ADDQ      DX, CX
+	LEAQ      (AX)(CX*4), AX
+	MOVQ      ldm+24(FP), CX
+	SHLQ      $0x02, CX
+	IMUL3Q    $0x06, CX, DX
+	LEAQ      (DX)(DX*2), BX
+	LEAQ      (DX)(DX*4), SI
+	MOVQ      tmp_base+104(FP), DI
+	VMOVUPS   (DI), Y1
+	VMOVUPS   192(DI), Y2
+	VMOVUPS   384(DI), Y3
+	VMOVUPS   576(DI), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (AX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(BX*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(DX*4)
+	VMOVUPS   Y4, (AX)(SI*1)
+	ADDQ      CX, AX
+	VMOVUPS   32(DI), Y1
+	VMOVUPS   224(DI), Y2
+	VMOVUPS   416(DI), Y3
+	VMOVUPS   608(DI), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (AX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(BX*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(DX*4)
+	VMOVUPS   Y4, (AX)(SI*1)
+	ADDQ      CX, AX
+	VMOVUPS   64(DI), Y1
+	VMOVUPS   256(DI), Y2
+	VMOVUPS   448(DI), Y3
+	VMOVUPS   640(DI), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (AX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(BX*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(DX*4)
+	VMOVUPS   Y4, (AX)(SI*1)
+	ADDQ      CX, AX
+	VMOVUPS   96(DI), Y1
+	VMOVUPS   288(DI), Y2
+	VMOVUPS   480(DI), Y3
+	VMOVUPS   672(DI), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (AX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(BX*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(DX*4)
+	VMOVUPS   Y4, (AX)(SI*1)
+	ADDQ      CX, AX
+	VMOVUPS   128(DI), Y1
+	VMOVUPS   320(DI), Y2
+	VMOVUPS   512(DI), Y3
+	VMOVUPS   704(DI), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (AX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(BX*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(DX*4)
+	VMOVUPS   Y4, (AX)(SI*1)
+	ADDQ      CX, AX
+	VMOVUPS   160(DI), Y1
+	VMOVUPS   352(DI), Y2
+	VMOVUPS   544(DI), Y3
+	VMOVUPS   736(DI), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (AX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (AX)(DX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(BX*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (AX)(DX*4)
+	VMOVUPS   Y4, (AX)(SI*1)
+	INCQ      24(SP)
+	MOVQ      24(SP), AX
+	CMPQ      AX, 16(SP)
+	JL        outT4_b
+	INCQ      (SP)
+	MOVQ      (SP), AX
+	CMPQ      AX, 8(SP)
+	JL        outT4_ty
+	VZEROUPPER
+	RET
+
+// func inT4(dx []float32, dv []float32, ldv int, h int, w int, tw int, mask []int32, tmp []float32)
+// Requires: AVX, AVX2
+TEXT ·inT4(SB), NOSPLIT, $80-128
+	MOVQ   h+56(FP), AX
+	ADDQ   $0x03, AX
+	SHRQ   $0x02, AX
+	MOVQ   AX, 8(SP)
+	MOVQ   tw+72(FP), AX
+	ADDQ   $0x07, AX
+	SHRQ   $0x03, AX
+	MOVQ   AX, 16(SP)
+	INCQ   AX
+	SHLQ   $0x05, AX
+	MOVQ   AX, 32(SP)
+	MOVQ   tmp_base+104(FP), CX
+	IMUL3Q $0x24, AX, AX
+	VXORPS Y0, Y0, Y0
+
+inT4_clear:
+	SUBQ    $0x20, AX
+	VMOVUPS Y0, (CX)(AX*1)
+	JNZ     inT4_clear
+	MOVQ    $0x00000000, (SP)
+
+inT4_ty:
+	MOVQ     (SP), AX
+	IMULQ    tw+72(FP), AX
+	SHLQ     $0x02, AX
+	VPCMPEQD Y0, Y0, Y0
+	MOVQ     (SP), CX
+	CMPQ     CX, 8(SP)
+	JL       inT4_rowok
+	XORQ     AX, AX
+	VPXOR    Y0, Y0, Y0
+
+inT4_rowok:
+	MOVQ    AX, 40(SP)
+	VMOVUPS Y0, 48(SP)
+	MOVQ    $0x00000000, 24(SP)
+
+inT4_p1:
+	MOVQ    mask_base+80(FP), AX
+	MOVQ    24(SP), CX
+	IMUL3Q  $0x000000a0, CX, CX
+	VMOVUPS (AX)(CX*1), Y0
+	VMOVUPS 48(SP), Y1
+	VANDPS  Y0, Y1, Y1
+	MOVQ    ldv+48(FP), AX
+	SHLQ    $0x02, AX
+	IMUL3Q  $0x06, AX, CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (CX)(CX*4), BX
+	MOVQ    dv_base+24(FP), SI
+	ADDQ    40(SP), SI
+	MOVQ    24(SP), DI
+	SHLQ    $0x05, DI
+	ADDQ    DI, SI
+	MOVQ    tmp_base+104(FP), DI
+	IMUL3Q  $0x24, 32(SP), R8
+	ADDQ    DI, R8
+	VANDPS  (SI), Y1, Y2
+	VANDPS  (SI)(CX*1), Y1, Y3
+	VANDPS  (SI)(CX*2), Y1, Y4
+	VANDPS  (SI)(DX*1), Y1, Y5
+	VANDPS  (SI)(CX*4), Y1, Y6
+	VANDPS  (SI)(BX*1), Y1, Y7
+	VADDPS  Y4, Y3, Y8
+	VSUBPS  Y4, Y3, Y3
+	VADDPS  Y6, Y5, Y4
+	VSUBPS  Y6, Y5, Y5
+	VADDPS  Y8, Y2, Y6
+	VMULPS  four<>+0(SB), Y2, Y8
+	VMOVUPS Y8, (R8)
+	VSUBPS  Y3, Y7, Y8
+	VMULPS  four<>+0(SB), Y8, Y8
+	VMULPS  two<>+0(SB), Y5, Y9
+	VSUBPS  Y9, Y8, Y8
+	VMOVUPS Y8, 192(R8)
+	VMULPS  mfour<>+0(SB), Y6, Y8
+	VADDPS  Y4, Y2, Y2
+	VSUBPS  Y2, Y8, Y2
+	VMOVUPS Y2, 384(R8)
+	VSUBPS  Y7, Y3, Y2
+	VMULPS  two<>+0(SB), Y7, Y3
+	VSUBPS  Y3, Y5, Y3
+	VMULPS  two<>+0(SB), Y3, Y3
+	VADDPS  Y3, Y2, Y2
+	VMOVUPS Y2, 576(R8)
+	VADDPS  Y4, Y6, Y2
+	VMOVUPS Y2, 768(R8)
+	VMOVUPS Y7, 960(R8)
+	ADDQ    AX, SI
+	VANDPS  (SI), Y1, Y2
+	VANDPS  (SI)(CX*1), Y1, Y3
+	VANDPS  (SI)(CX*2), Y1, Y4
+	VANDPS  (SI)(DX*1), Y1, Y5
+	VANDPS  (SI)(CX*4), Y1, Y6
+	VANDPS  (SI)(BX*1), Y1, Y7
+	VADDPS  Y4, Y3, Y8
+	VSUBPS  Y4, Y3, Y3
+	VADDPS  Y6, Y5, Y4
+	VSUBPS  Y6, Y5, Y5
+	VADDPS  Y8, Y2, Y6
+	VMULPS  four<>+0(SB), Y2, Y8
+	VMOVUPS Y8, 32(R8)
+	VSUBPS  Y3, Y7, Y8
+	VMULPS  four<>+0(SB), Y8, Y8
+	VMULPS  two<>+0(SB), Y5, Y9
+	VSUBPS  Y9, Y8, Y8
+	VMOVUPS Y8, 224(R8)
+	VMULPS  mfour<>+0(SB), Y6, Y8
+	VADDPS  Y4, Y2, Y2
+	VSUBPS  Y2, Y8, Y2
+	VMOVUPS Y2, 416(R8)
+	VSUBPS  Y7, Y3, Y2
+	VMULPS  two<>+0(SB), Y7, Y3
+	VSUBPS  Y3, Y5, Y3
+	VMULPS  two<>+0(SB), Y3, Y3
+	VADDPS  Y3, Y2, Y2
+	VMOVUPS Y2, 608(R8)
+	VADDPS  Y4, Y6, Y2
+	VMOVUPS Y2, 800(R8)
+	VMOVUPS Y7, 992(R8)
+	ADDQ    AX, SI
+	VANDPS  (SI), Y1, Y2
+	VANDPS  (SI)(CX*1), Y1, Y3
+	VANDPS  (SI)(CX*2), Y1, Y4
+	VANDPS  (SI)(DX*1), Y1, Y5
+	VANDPS  (SI)(CX*4), Y1, Y6
+	VANDPS  (SI)(BX*1), Y1, Y7
+	VADDPS  Y4, Y3, Y8
+	VSUBPS  Y4, Y3, Y3
+	VADDPS  Y6, Y5, Y4
+	VSUBPS  Y6, Y5, Y5
+	VADDPS  Y8, Y2, Y6
+	VMULPS  four<>+0(SB), Y2, Y8
+	VMOVUPS Y8, 64(R8)
+	VSUBPS  Y3, Y7, Y8
+	VMULPS  four<>+0(SB), Y8, Y8
+	VMULPS  two<>+0(SB), Y5, Y9
+	VSUBPS  Y9, Y8, Y8
+	VMOVUPS Y8, 256(R8)
+	VMULPS  mfour<>+0(SB), Y6, Y8
+	VADDPS  Y4, Y2, Y2
+	VSUBPS  Y2, Y8, Y2
+	VMOVUPS Y2, 448(R8)
+	VSUBPS  Y7, Y3, Y2
+	VMULPS  two<>+0(SB), Y7, Y3
+	VSUBPS  Y3, Y5, Y3
+	VMULPS  two<>+0(SB), Y3, Y3
+	VADDPS  Y3, Y2, Y2
+	VMOVUPS Y2, 640(R8)
+	VADDPS  Y4, Y6, Y2
+	VMOVUPS Y2, 832(R8)
+	VMOVUPS Y7, 1024(R8)
+	ADDQ    AX, SI
+	VANDPS  (SI), Y1, Y2
+	VANDPS  (SI)(CX*1), Y1, Y3
+	VANDPS  (SI)(CX*2), Y1, Y4
+	VANDPS  (SI)(DX*1), Y1, Y5
+	VANDPS  (SI)(CX*4), Y1, Y6
+	VANDPS  (SI)(BX*1), Y1, Y7
+	VADDPS  Y4, Y3, Y8
+	VSUBPS  Y4, Y3, Y3
+	VADDPS  Y6, Y5, Y4
+	VSUBPS  Y6, Y5, Y5
+	VADDPS  Y8, Y2, Y6
+	VMULPS  four<>+0(SB), Y2, Y8
+	VMOVUPS Y8, 96(R8)
+	VSUBPS  Y3, Y7, Y8
+	VMULPS  four<>+0(SB), Y8, Y8
+	VMULPS  two<>+0(SB), Y5, Y9
+	VSUBPS  Y9, Y8, Y8
+	VMOVUPS Y8, 288(R8)
+	VMULPS  mfour<>+0(SB), Y6, Y8
+	VADDPS  Y4, Y2, Y2
+	VSUBPS  Y2, Y8, Y2
+	VMOVUPS Y2, 480(R8)
+	VSUBPS  Y7, Y3, Y2
+	VMULPS  two<>+0(SB), Y7, Y3
+	VSUBPS  Y3, Y5, Y3
+	VMULPS  two<>+0(SB), Y3, Y3
+	VADDPS  Y3, Y2, Y2
+	VMOVUPS Y2, 672(R8)
+	VADDPS  Y4, Y6, Y2
+	VMOVUPS Y2, 864(R8)
+	VMOVUPS Y7, 1056(R8)
+	ADDQ    AX, SI
+	VANDPS  (SI), Y1, Y2
+	VANDPS  (SI)(CX*1), Y1, Y3
+	VANDPS  (SI)(CX*2), Y1, Y4
+	VANDPS  (SI)(DX*1), Y1, Y5
+	VANDPS  (SI)(CX*4), Y1, Y6
+	VANDPS  (SI)(BX*1), Y1, Y7
+	VADDPS  Y4, Y3, Y8
+	VSUBPS  Y4, Y3, Y3
+	VADDPS  Y6, Y5, Y4
+	VSUBPS  Y6, Y5, Y5
+	VADDPS  Y8, Y2, Y6
+	VMULPS  four<>+0(SB), Y2, Y8
+	VMOVUPS Y8, 128(R8)
+	VSUBPS  Y3, Y7, Y8
+	VMULPS  four<>+0(SB), Y8, Y8
+	VMULPS  two<>+0(SB), Y5, Y9
+	VSUBPS  Y9, Y8, Y8
+	VMOVUPS Y8, 320(R8)
+	VMULPS  mfour<>+0(SB), Y6, Y8
+	VADDPS  Y4, Y2, Y2
+	VSUBPS  Y2, Y8, Y2
+	VMOVUPS Y2, 512(R8)
+	VSUBPS  Y7, Y3, Y2
+	VMULPS  two<>+0(SB), Y7, Y3
+	VSUBPS  Y3, Y5, Y3
+	VMULPS  two<>+0(SB), Y3, Y3
+	VADDPS  Y3, Y2, Y2
+	VMOVUPS Y2, 704(R8)
+	VADDPS  Y4, Y6, Y2
+	VMOVUPS Y2, 896(R8)
+	VMOVUPS Y7, 1088(R8)
+	ADDQ    AX, SI
+	VANDPS  (SI), Y1, Y2
+	VANDPS  (SI)(CX*1), Y1, Y3
+	VANDPS  (SI)(CX*2), Y1, Y4
+	VANDPS  (SI)(DX*1), Y1, Y5
+	VANDPS  (SI)(CX*4), Y1, Y6
+	VANDPS  (SI)(BX*1), Y1, Y1
+	VADDPS  Y4, Y3, Y7
+	VSUBPS  Y4, Y3, Y3
+	VADDPS  Y6, Y5, Y4
+	VSUBPS  Y6, Y5, Y5
+	VADDPS  Y7, Y2, Y6
+	VMULPS  four<>+0(SB), Y2, Y7
+	VMOVUPS Y7, 160(R8)
+	VSUBPS  Y3, Y1, Y7
+	VMULPS  four<>+0(SB), Y7, Y7
+	VMULPS  two<>+0(SB), Y5, Y8
+	VSUBPS  Y8, Y7, Y7
+	VMOVUPS Y7, 352(R8)
+	VMULPS  mfour<>+0(SB), Y6, Y7
+	VADDPS  Y4, Y2, Y2
+	VSUBPS  Y2, Y7, Y2
+	VMOVUPS Y2, 544(R8)
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y1, Y3
+	VSUBPS  Y3, Y5, Y3
+	VMULPS  two<>+0(SB), Y3, Y3
+	VADDPS  Y3, Y2, Y2
+	VMOVUPS Y2, 736(R8)
+	VADDPS  Y4, Y6, Y2
+	VMOVUPS Y2, 928(R8)
+	VMOVUPS Y1, 1120(R8)
+	MOVQ    32(SP), AX
+	MOVQ    24(SP), CX
+	SHLQ    $0x05, CX
+	ADDQ    CX, DI
+	VMOVUPS (R8), Y1
+	VMOVUPS 32(R8), Y2
+	VMOVUPS 64(R8), Y3
+	VMOVUPS 96(R8), Y4
+	VMOVUPS 128(R8), Y5
+	VMOVUPS 160(R8), Y6
+	VADDPS  Y3, Y2, Y7
+	VSUBPS  Y3, Y2, Y2
+	VADDPS  Y5, Y4, Y3
+	VSUBPS  Y5, Y4, Y4
+	VADDPS  Y7, Y1, Y5
+	VMULPS  four<>+0(SB), Y1, Y7
+	IMUL3Q  $0x00000018, AX, CX
+	VMOVUPS (DI)(CX*1), Y8
+	VADDPS  Y8, Y7, Y7
+	VANDPS  Y0, Y7, Y7
+	IMUL3Q  $0x00000000, AX, CX
+	VMOVUPS Y7, 4(DI)(CX*1)
+	VSUBPS  Y2, Y6, Y7
+	VMULPS  four<>+0(SB), Y7, Y7
+	VMULPS  two<>+0(SB), Y4, Y8
+	VSUBPS  Y8, Y7, Y7
+	IMUL3Q  $0x00000019, AX, CX
+	VMOVUPS (DI)(CX*1), Y8
+	VADDPS  Y8, Y7, Y7
+	IMUL3Q  $0x00000001, AX, CX
+	VMOVUPS Y7, 4(DI)(CX*1)
+	VMULPS  mfour<>+0(SB), Y5, Y7
+	VADDPS  Y3, Y1, Y1
+	VSUBPS  Y1, Y7, Y1
+	IMUL3Q  $0x0000001a, AX, CX
+	VMOVUPS (DI)(CX*1), Y7
+	VADDPS  Y7, Y1, Y1
+	IMUL3Q  $0x00000002, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	VSUBPS  Y6, Y2, Y1
+	VMULPS  two<>+0(SB), Y6, Y2
+	VSUBPS  Y2, Y4, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y1, Y1
+	IMUL3Q  $0x0000001b, AX, CX
+	VMOVUPS (DI)(CX*1), Y2
+	VADDPS  Y2, Y1, Y1
+	IMUL3Q  $0x00000003, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	VADDPS  Y3, Y5, Y1
+	IMUL3Q  $0x0000001c, AX, CX
+	VMOVUPS (DI)(CX*1), Y2
+	VADDPS  Y2, Y1, Y1
+	IMUL3Q  $0x00000004, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	IMUL3Q  $0x0000001d, AX, CX
+	VMOVUPS (DI)(CX*1), Y1
+	VADDPS  Y1, Y6, Y1
+	IMUL3Q  $0x00000005, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	VMOVUPS 192(R8), Y1
+	VMOVUPS 224(R8), Y2
+	VMOVUPS 256(R8), Y3
+	VMOVUPS 288(R8), Y4
+	VMOVUPS 320(R8), Y5
+	VMOVUPS 352(R8), Y6
+	VADDPS  Y3, Y2, Y7
+	VSUBPS  Y3, Y2, Y2
+	VADDPS  Y5, Y4, Y3
+	VSUBPS  Y5, Y4, Y4
+	VADDPS  Y7, Y1, Y5
+	VMULPS  four<>+0(SB), Y1, Y7
+	IMUL3Q  $0x0000001e, AX, CX
+	VMOVUPS (DI)(CX*1), Y8
+	VADDPS  Y8, Y7, Y7
+	VANDPS  Y0, Y7, Y7
+	IMUL3Q  $0x00000006, AX, CX
+	VMOVUPS Y7, 4(DI)(CX*1)
+	VSUBPS  Y2, Y6, Y7
+	VMULPS  four<>+0(SB), Y7, Y7
+	VMULPS  two<>+0(SB), Y4, Y8
+	VSUBPS  Y8, Y7, Y7
+	IMUL3Q  $0x0000001f, AX, CX
+	VMOVUPS (DI)(CX*1), Y8
+	VADDPS  Y8, Y7, Y7
+	IMUL3Q  $0x00000007, AX, CX
+	VMOVUPS Y7, 4(DI)(CX*1)
+	VMULPS  mfour<>+0(SB), Y5, Y7
+	VADDPS  Y3, Y1, Y1
+	VSUBPS  Y1, Y7, Y1
+	IMUL3Q  $0x00000020, AX, CX
+	VMOVUPS (DI)(CX*1), Y7
+	VADDPS  Y7, Y1, Y1
+	IMUL3Q  $0x00000008, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	VSUBPS  Y6, Y2, Y1
+	VMULPS  two<>+0(SB), Y6, Y2
+	VSUBPS  Y2, Y4, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y1, Y1
+	IMUL3Q  $0x00000021, AX, CX
+	VMOVUPS (DI)(CX*1), Y2
+	VADDPS  Y2, Y1, Y1
+	IMUL3Q  $0x00000009, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	VADDPS  Y3, Y5, Y1
+	IMUL3Q  $0x00000022, AX, CX
+	VMOVUPS (DI)(CX*1), Y2
+	VADDPS  Y2, Y1, Y1
+	IMUL3Q  $0x0000000a, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	IMUL3Q  $0x00000023, AX, CX
+	VMOVUPS (DI)(CX*1), Y1
+	VADDPS  Y1, Y6, Y1
+	IMUL3Q  $0x0000000b, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	VMOVUPS 384(R8), Y1
+	VMOVUPS 416(R8), Y2
+	VMOVUPS 448(R8), Y3
+	VMOVUPS 480(R8), Y4
+	VMOVUPS 512(R8), Y5
+	VMOVUPS 544(R8), Y6
+	VADDPS  Y3, Y2, Y7
+	VSUBPS  Y3, Y2, Y2
+	VADDPS  Y5, Y4, Y3
+	VSUBPS  Y5, Y4, Y4
+	VADDPS  Y7, Y1, Y5
+	VMULPS  four<>+0(SB), Y1, Y7
+	IMUL3Q  $0x0000000c, AX, CX
+	VANDPS  Y0, Y7, Y7
+	VMOVUPS Y7, 4(DI)(CX*1)
+	VSUBPS  Y2, Y6, Y7
+	VMULPS  four<>+0(SB), Y7, Y7
+	VMULPS  two<>+0(SB), Y4, Y8
+	VSUBPS  Y8, Y7, Y7
+	IMUL3Q  $0x0000000d, AX, CX
+	VMOVUPS Y7, 4(DI)(CX*1)
+	VMULPS  mfour<>+0(SB), Y5, Y7
+	VADDPS  Y3, Y1, Y1
+	VSUBPS  Y1, Y7, Y1
+	IMUL3Q  $0x0000000e, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	VSUBPS  Y6, Y2, Y1
+	VMULPS  two<>+0(SB), Y6, Y2
+	VSUBPS  Y2, Y4, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y1, Y1
+	IMUL3Q  $0x0000000f, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	VADDPS  Y3, Y5, Y1
+	IMUL3Q  $0x00000010, AX, CX
+	VMOVUPS Y1, 4(DI)(CX*1)
+	IMUL3Q  $0x00000011, AX, CX
+	VMOVUPS Y6, 4(DI)(CX*1)
+	VMOVUPS 576(R8), Y1
+	VMOVUPS 608(R8), Y2
+	VMOVUPS 640(R8), Y3
+	VMOVUPS 672(R8), Y4
+	VMOVUPS 704(R8), Y5
+	VMOVUPS 736(R8), Y6
+	VADDPS  Y3, Y2, Y7
+	VSUBPS  Y3, Y2, Y2
+	VADDPS  Y5, Y4, Y3
+	VSUBPS  Y5, Y4, Y4
+	VADDPS  Y7, Y1, Y5
+	VMULPS  four<>+0(SB), Y1, Y7
+	IMUL3Q  $0x00000012, AX, CX
+	VANDPS  Y0, Y7, Y0
+	VMOVUPS Y0, 4(DI)(CX*1)
+	VSUBPS  Y2, Y6, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VMULPS  two<>+0(SB), Y4, Y7
+	VSUBPS  Y7, Y0, Y0
+	IMUL3Q  $0x00000013, AX, CX
+	VMOVUPS Y0, 4(DI)(CX*1)
+	VMULPS  mfour<>+0(SB), Y5, Y0
+	VADDPS  Y3, Y1, Y1
+	VSUBPS  Y1, Y0, Y0
+	IMUL3Q  $0x00000014, AX, CX
+	VMOVUPS Y0, 4(DI)(CX*1)
+	VSUBPS  Y6, Y2, Y0
+	VMULPS  two<>+0(SB), Y6, Y1
+	VSUBPS  Y1, Y4, Y1
+	VMULPS  two<>+0(SB), Y1, Y1
+	VADDPS  Y1, Y0, Y0
+	IMUL3Q  $0x00000015, AX, CX
+	VMOVUPS Y0, 4(DI)(CX*1)
+	VADDPS  Y3, Y5, Y0
+	IMUL3Q  $0x00000016, AX, CX
+	VMOVUPS Y0, 4(DI)(CX*1)
+	IMUL3Q  $0x00000017, AX, CX
+	VMOVUPS Y6, 4(DI)(CX*1)
+	VMOVUPS 768(R8), Y0
+	VMOVUPS 800(R8), Y1
+	VMOVUPS 832(R8), Y2
+	VMOVUPS 864(R8), Y3
+	VMOVUPS 896(R8), Y4
+	VMOVUPS 928(R8), Y5
+	VADDPS  Y2, Y1, Y6
+	VSUBPS  Y2, Y1, Y1
+	VADDPS  Y4, Y3, Y2
+	VSUBPS  Y4, Y3, Y3
+	VADDPS  Y6, Y0, Y4
+	VMULPS  four<>+0(SB), Y0, Y6
+	IMUL3Q  $0x00000018, AX, CX
+	VMOVUPS Y6, (DI)(CX*1)
+	VSUBPS  Y1, Y5, Y6
+	VMULPS  four<>+0(SB), Y6, Y6
+	VMULPS  two<>+0(SB), Y3, Y7
+	VSUBPS  Y7, Y6, Y6
+	IMUL3Q  $0x00000019, AX, CX
+	VMOVUPS Y6, (DI)(CX*1)
+	VMULPS  mfour<>+0(SB), Y4, Y6
+	VADDPS  Y2, Y0, Y0
+	VSUBPS  Y0, Y6, Y0
+	IMUL3Q  $0x0000001a, AX, CX
+	VMOVUPS Y0, (DI)(CX*1)
+	VSUBPS  Y5, Y1, Y0
+	VMULPS  two<>+0(SB), Y5, Y1
+	VSUBPS  Y1, Y3, Y1
+	VMULPS  two<>+0(SB), Y1, Y1
+	VADDPS  Y1, Y0, Y0
+	IMUL3Q  $0x0000001b, AX, CX
+	VMOVUPS Y0, (DI)(CX*1)
+	VADDPS  Y2, Y4, Y0
+	IMUL3Q  $0x0000001c, AX, CX
+	VMOVUPS Y0, (DI)(CX*1)
+	IMUL3Q  $0x0000001d, AX, CX
+	VMOVUPS Y5, (DI)(CX*1)
+	VMOVUPS 960(R8), Y0
+	VMOVUPS 992(R8), Y1
+	VMOVUPS 1024(R8), Y2
+	VMOVUPS 1056(R8), Y3
+	VMOVUPS 1088(R8), Y4
+	VMOVUPS 1120(R8), Y5
+	VADDPS  Y2, Y1, Y6
+	VSUBPS  Y2, Y1, Y1
+	VADDPS  Y4, Y3, Y2
+	VSUBPS  Y4, Y3, Y3
+	VADDPS  Y6, Y0, Y4
+	VMULPS  four<>+0(SB), Y0, Y6
+	IMUL3Q  $0x0000001e, AX, CX
+	VMOVUPS Y6, (DI)(CX*1)
+	VSUBPS  Y1, Y5, Y6
+	VMULPS  four<>+0(SB), Y6, Y6
+	VMULPS  two<>+0(SB), Y3, Y7
+	VSUBPS  Y7, Y6, Y6
+	IMUL3Q  $0x0000001f, AX, CX
+	VMOVUPS Y6, (DI)(CX*1)
+	VMULPS  mfour<>+0(SB), Y4, Y6
+	VADDPS  Y2, Y0, Y0
+	VSUBPS  Y0, Y6, Y0
+	IMUL3Q  $0x00000020, AX, CX
+	VMOVUPS Y0, (DI)(CX*1)
+	VSUBPS  Y5, Y1, Y0
+	VMULPS  two<>+0(SB), Y5, Y1
+	VSUBPS  Y1, Y3, Y1
+	VMULPS  two<>+0(SB), Y1, Y1
+	VADDPS  Y1, Y0, Y0
+	IMUL3Q  $0x00000021, AX, CX
+	VMOVUPS Y0, (DI)(CX*1)
+	VADDPS  Y2, Y4, Y0
+	IMUL3Q  $0x00000022, AX, CX
+	VMOVUPS Y0, (DI)(CX*1)
+	IMUL3Q  $0x00000023, AX, AX
+	VMOVUPS Y5, (DI)(AX*1)
+	INCQ    24(SP)
+	MOVQ    24(SP), AX
+	CMPQ    AX, 16(SP)
+	JL      inT4_p1
+	MOVQ    (SP), AX
+	SHLQ    $0x02, AX
+	DECQ    AX
+	CMPQ    AX, $0x00
+	JL      inT4_skip0
+	CMPQ    AX, h+56(FP)
+	JGE     inT4_skip0
+	MOVQ    $0x00000000, 24(SP)
+
+inT4_p2_0:
+	MOVQ       24(SP), CX
+	SHLQ       $0x05, CX
+	MOVQ       dx_base+0(FP), DX
+	MOVQ       AX, BX
+	IMULQ      w+64(FP), BX
+	ADDQ       CX, BX
+	LEAQ       (DX)(BX*4), DX
+	MOVQ       tmp_base+104(FP), BX
+	MOVQ       24(SP), SI
+	SHLQ       $0x05, SI
+	ADDQ       SI, BX
+	MOVQ       32(SP), SI
+	IMUL3Q     $0x00000001, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y0
+	IMUL3Q     $0x00000005, SI, DI
+	VMOVUPS    (BX)(DI*1), Y1
+	VADDPS     Y1, Y0, Y0
+	IMUL3Q     $0x00000002, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y1
+	IMUL3Q     $0x00000003, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y2
+	IMUL3Q     $0x00000004, SI, SI
+	VMOVUPS    4(BX)(SI*1), Y3
+	VMOVUPS    8(BX), Y4
+	VADDPS     Y4, Y3, Y3
+	MOVQ       mask_base+80(FP), BX
+	MOVQ       24(SP), SI
+	IMUL3Q     $0x000000a0, SI, SI
+	LEAQ       32(BX)(SI*1), BX
+	VMOVUPS    unperm4<>+0(SB), Y4
+	VPERMPS    Y0, Y4, Y0
+	VPERMPS    Y1, Y4, Y1
+	VPERMPS    Y2, Y4, Y2
+	VPERMPS    Y3, Y4, Y3
+	VUNPCKLPS  Y1, Y0, Y4
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPD  Y1, Y4, Y3
+	VUNPCKHPD  Y1, Y4, Y1
+	VUNPCKLPD  Y2, Y0, Y4
+	VUNPCKHPD  Y2, Y0, Y0
+	VMOVUPS    (BX), Y2
+	VMASKMOVPS Y3, Y2, (DX)
+	LEAQ       8(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        inT4_q0
+	VMOVUPS    32(BX), Y2
+	VMASKMOVPS Y1, Y2, 32(DX)
+	LEAQ       16(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        inT4_q0
+	VMOVUPS    64(BX), Y1
+	VMASKMOVPS Y4, Y1, 64(DX)
+	LEAQ       24(CX), CX
+	CMPQ       CX, w+64(FP)
+	JGE        inT4_q0
+	VMOVUPS    96(BX), Y1
+	VMASKMOVPS Y0, Y1, 96(DX)
+
+inT4_q0:
+	INCQ 24(SP)
+	MOVQ 24(SP), CX
+	CMPQ CX, 16(SP)
+	JL   inT4_p2_0
+
+inT4_skip0:
+	MOVQ (SP), AX
+	SHLQ $0x02, AX
+	CMPQ AX, $0x00
+	JL   inT4_skip1
+	CMPQ AX, h+56(FP)
+	JGE  inT4_skip1
+	MOVQ $0x00000000, 24(SP)
+
+inT4_p2_1:
+	MOVQ       24(SP), CX
+	SHLQ       $0x05, CX
+	MOVQ       dx_base+0(FP), DX
+	MOVQ       AX, BX
+	IMULQ      w+64(FP), BX
+	ADDQ       CX, BX
+	LEAQ       (DX)(BX*4), DX
+	MOVQ       tmp_base+104(FP), BX
+	MOVQ       24(SP), SI
+	SHLQ       $0x05, SI
+	ADDQ       SI, BX
+	MOVQ       32(SP), SI
+	IMUL3Q     $0x00000007, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y0
+	IMUL3Q     $0x0000000b, SI, DI
+	VMOVUPS    (BX)(DI*1), Y1
+	VADDPS     Y1, Y0, Y0
+	IMUL3Q     $0x00000008, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y1
+	IMUL3Q     $0x00000009, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y2
+	IMUL3Q     $0x0000000a, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y3
+	IMUL3Q     $0x00000006, SI, SI
+	VMOVUPS    8(BX)(SI*1), Y4
+	VADDPS     Y4, Y3, Y3
+	MOVQ       mask_base+80(FP), BX
+	MOVQ       24(SP), SI
+	IMUL3Q     $0x000000a0, SI, SI
+	LEAQ       32(BX)(SI*1), BX
+	VMOVUPS    unperm4<>+0(SB), Y4
+	VPERMPS    Y0, Y4, Y0
+	VPERMPS    Y1, Y4, Y1
+	VPERMPS    Y2, Y4, Y2
+	VPERMPS    Y3, Y4, Y3
+	VUNPCKLPS  Y1, Y0, Y4
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPD  Y1, Y4, Y3
+	VUNPCKHPD  Y1, Y4, Y1
+	VUNPCKLPD  Y2, Y0, Y4
+	VUNPCKHPD  Y2, Y0, Y0
+	VMOVUPS    (BX), Y2
+	VMASKMOVPS Y3, Y2, (DX)
+	LEAQ       8(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        inT4_q1
+	VMOVUPS    32(BX), Y2
+	VMASKMOVPS Y1, Y2, 32(DX)
+	LEAQ       16(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        inT4_q1
+	VMOVUPS    64(BX), Y1
+	VMASKMOVPS Y4, Y1, 64(DX)
+	LEAQ       24(CX), CX
+	CMPQ       CX, w+64(FP)
+	JGE        inT4_q1
+	VMOVUPS    96(BX), Y1
+	VMASKMOVPS Y0, Y1, 96(DX)
+
+inT4_q1:
+	INCQ 24(SP)
+	MOVQ 24(SP), CX
+	CMPQ CX, 16(SP)
+	JL   inT4_p2_1
+
+inT4_skip1:
+	MOVQ (SP), AX
+	SHLQ $0x02, AX
+	ADDQ $0x01, AX
+	CMPQ AX, $0x00
+	JL   inT4_skip2
+	CMPQ AX, h+56(FP)
+	JGE  inT4_skip2
+	MOVQ $0x00000000, 24(SP)
+
+inT4_p2_2:
+	MOVQ       24(SP), CX
+	SHLQ       $0x05, CX
+	MOVQ       dx_base+0(FP), DX
+	MOVQ       AX, BX
+	IMULQ      w+64(FP), BX
+	ADDQ       CX, BX
+	LEAQ       (DX)(BX*4), DX
+	MOVQ       tmp_base+104(FP), BX
+	MOVQ       24(SP), SI
+	SHLQ       $0x05, SI
+	ADDQ       SI, BX
+	MOVQ       32(SP), SI
+	IMUL3Q     $0x0000000d, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y0
+	IMUL3Q     $0x00000011, SI, DI
+	VMOVUPS    (BX)(DI*1), Y1
+	VADDPS     Y1, Y0, Y0
+	IMUL3Q     $0x0000000e, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y1
+	IMUL3Q     $0x0000000f, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y2
+	IMUL3Q     $0x00000010, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y3
+	IMUL3Q     $0x0000000c, SI, SI
+	VMOVUPS    8(BX)(SI*1), Y4
+	VADDPS     Y4, Y3, Y3
+	MOVQ       mask_base+80(FP), BX
+	MOVQ       24(SP), SI
+	IMUL3Q     $0x000000a0, SI, SI
+	LEAQ       32(BX)(SI*1), BX
+	VMOVUPS    unperm4<>+0(SB), Y4
+	VPERMPS    Y0, Y4, Y0
+	VPERMPS    Y1, Y4, Y1
+	VPERMPS    Y2, Y4, Y2
+	VPERMPS    Y3, Y4, Y3
+	VUNPCKLPS  Y1, Y0, Y4
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPD  Y1, Y4, Y3
+	VUNPCKHPD  Y1, Y4, Y1
+	VUNPCKLPD  Y2, Y0, Y4
+	VUNPCKHPD  Y2, Y0, Y0
+	VMOVUPS    (BX), Y2
+	VMASKMOVPS Y3, Y2, (DX)
+	LEAQ       8(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        inT4_q2
+	VMOVUPS    32(BX), Y2
+	VMASKMOVPS Y1, Y2, 32(DX)
+	LEAQ       16(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        inT4_q2
+	VMOVUPS    64(BX), Y1
+	VMASKMOVPS Y4, Y1, 64(DX)
+	LEAQ       24(CX), CX
+	CMPQ       CX, w+64(FP)
+	JGE        inT4_q2
+	VMOVUPS    96(BX), Y1
+	VMASKMOVPS Y0, Y1, 96(DX)
+
+inT4_q2:
+	INCQ 24(SP)
+	MOVQ 24(SP), CX
+	CMPQ CX, 16(SP)
+	JL   inT4_p2_2
+
+inT4_skip2:
+	MOVQ (SP), AX
+	SHLQ $0x02, AX
+	ADDQ $0x02, AX
+	CMPQ AX, $0x00
+	JL   inT4_skip3
+	CMPQ AX, h+56(FP)
+	JGE  inT4_skip3
+	MOVQ $0x00000000, 24(SP)
+
+inT4_p2_3:
+	MOVQ       24(SP), CX
+	SHLQ       $0x05, CX
+	MOVQ       dx_base+0(FP), DX
+	MOVQ       AX, BX
+	IMULQ      w+64(FP), BX
+	ADDQ       CX, BX
+	LEAQ       (DX)(BX*4), DX
+	MOVQ       tmp_base+104(FP), BX
+	MOVQ       24(SP), SI
+	SHLQ       $0x05, SI
+	ADDQ       SI, BX
+	MOVQ       32(SP), SI
+	IMUL3Q     $0x00000013, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y0
+	IMUL3Q     $0x00000017, SI, DI
+	VMOVUPS    (BX)(DI*1), Y1
+	VADDPS     Y1, Y0, Y0
+	IMUL3Q     $0x00000014, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y1
+	IMUL3Q     $0x00000015, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y2
+	IMUL3Q     $0x00000016, SI, DI
+	VMOVUPS    4(BX)(DI*1), Y3
+	IMUL3Q     $0x00000012, SI, SI
+	VMOVUPS    8(BX)(SI*1), Y4
+	VADDPS     Y4, Y3, Y3
+	MOVQ       mask_base+80(FP), BX
+	MOVQ       24(SP), SI
+	IMUL3Q     $0x000000a0, SI, SI
+	LEAQ       32(BX)(SI*1), BX
+	VMOVUPS    unperm4<>+0(SB), Y4
+	VPERMPS    Y0, Y4, Y0
+	VPERMPS    Y1, Y4, Y1
+	VPERMPS    Y2, Y4, Y2
+	VPERMPS    Y3, Y4, Y3
+	VUNPCKLPS  Y1, Y0, Y4
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPD  Y1, Y4, Y3
+	VUNPCKHPD  Y1, Y4, Y1
+	VUNPCKLPD  Y2, Y0, Y4
+	VUNPCKHPD  Y2, Y0, Y0
+	VMOVUPS    (BX), Y2
+	VMASKMOVPS Y3, Y2, (DX)
+	LEAQ       8(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        inT4_q3
+	VMOVUPS    32(BX), Y2
+	VMASKMOVPS Y1, Y2, 32(DX)
+	LEAQ       16(CX), SI
+	CMPQ       SI, w+64(FP)
+	JGE        inT4_q3
+	VMOVUPS    64(BX), Y1
+	VMASKMOVPS Y4, Y1, 64(DX)
+	LEAQ       24(CX), CX
+	CMPQ       CX, w+64(FP)
+	JGE        inT4_q3
+	VMOVUPS    96(BX), Y1
+	VMASKMOVPS Y0, Y1, 96(DX)
+
+inT4_q3:
+	INCQ 24(SP)
+	MOVQ 24(SP), CX
+	CMPQ CX, 16(SP)
+	JL   inT4_p2_3
+
+inT4_skip3:
+	INCQ (SP)
+	MOVQ (SP), AX
+	CMPQ AX, 8(SP)
+	JLE  inT4_ty
+	VZEROUPPER
+	RET
+
+// func in4p(v []float32, ldv int, x []float32, h int, w int, tw int, mask []int32, tmp []float32)
+// Requires: AVX, AVX2
+TEXT ·in4p(SB), NOSPLIT, $32-128
+	MOVQ    h+56(FP), AX
+	ADDQ    $0x03, AX
+	SHRQ    $0x02, AX
+	INCQ    AX
+	SHRQ    $0x01, AX
+	MOVQ    AX, (SP)
+	MOVQ    (SP), AX
+	SHLQ    $0x03, AX
+	SUBQ    $0x02, AX
+	MOVQ    AX, 24(SP)
+	VMOVUPS perm4<>+0(SB), Y0
+	MOVQ    $0x00000000, 16(SP)
+
+in4p_srow:
+	MOVQ       16(SP), AX
+	ANDQ       $0x07, AX
+	CMPQ       AX, $0x06
+	JGE        in4p_snext
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	MOVQ       16(SP), AX
+	DECQ       AX
+	CMPQ       AX, $0x00
+	JL         in4p_skip0
+	CMPQ       AX, h+56(FP)
+	JGE        in4p_skip0
+	MOVQ       x_base+32(FP), CX
+	IMULQ      w+64(FP), AX
+	LEAQ       (CX)(AX*4), CX
+	VXORPS     Y2, Y2, Y2
+	MOVQ       mask_base+80(FP), AX
+	VMOVUPS    (AX), Y1
+	VMASKMOVPS (CX), Y1, Y1
+	CMPQ       w+64(FP), $0x08
+	JLE        in4p_h0
+	VMOVUPS    32(AX), Y2
+	VMASKMOVPS 32(CX), Y2, Y2
+
+in4p_h0:
+	VMOVAPS Y1, Y1
+	VMOVAPS Y2, Y2
+
+in4p_skip0:
+	MOVQ       16(SP), AX
+	ADDQ       $0x03, AX
+	CMPQ       AX, h+56(FP)
+	JGE        in4p_skip1
+	MOVQ       x_base+32(FP), CX
+	IMULQ      w+64(FP), AX
+	LEAQ       (CX)(AX*4), CX
+	VXORPS     Y4, Y4, Y4
+	MOVQ       mask_base+80(FP), AX
+	VMOVUPS    (AX), Y3
+	VMASKMOVPS (CX), Y3, Y3
+	CMPQ       w+64(FP), $0x08
+	JLE        in4p_h1
+	VMOVUPS    32(AX), Y4
+	VMASKMOVPS 32(CX), Y4, Y4
+
+in4p_h1:
+	VMOVAPS Y3, Y3
+	VMOVAPS Y4, Y4
+
+in4p_skip1:
+	VUNPCKLPS Y2, Y1, Y5
+	VUNPCKHPS Y2, Y1, Y1
+	VUNPCKLPS Y4, Y3, Y2
+	VUNPCKHPS Y4, Y3, Y3
+	VUNPCKLPD Y2, Y5, Y4
+	VUNPCKHPD Y2, Y5, Y2
+	VUNPCKLPD Y3, Y1, Y5
+	VUNPCKHPD Y3, Y1, Y1
+	VPERMPS   Y4, Y0, Y3
+	VPERMPS   Y2, Y0, Y2
+	VPERMPS   Y5, Y0, Y4
+	VPERMPS   Y1, Y0, Y1
+	VPSLLDQ   $0x04, Y1, Y5
+	VPSRLDQ   $0x04, Y3, Y6
+	MOVQ      tmp_base+104(FP), AX
+	MOVQ      16(SP), CX
+	IMUL3Q    $0x000000c0, CX, CX
+	ADDQ      CX, AX
+	VMOVUPS   Y5, (AX)
+	VMOVUPS   Y3, 32(AX)
+	VMOVUPS   Y2, 64(AX)
+	VMOVUPS   Y4, 96(AX)
+	VMOVUPS   Y1, 128(AX)
+	VMOVUPS   Y6, 160(AX)
+
+in4p_snext:
+	INCQ 16(SP)
+	MOVQ 16(SP), AX
+	CMPQ AX, 24(SP)
+	JLE  in4p_srow
+	MOVQ $0x00000000, 8(SP)
+
+in4p_u:
+	MOVQ    tmp_base+104(FP), AX
+	MOVQ    8(SP), CX
+	IMUL3Q  $0x00000600, CX, CX
+	ADDQ    CX, AX
+	MOVQ    ldv+24(FP), CX
+	SHLQ    $0x02, CX
+	MOVQ    v_base+0(FP), DX
+	MOVQ    8(SP), BX
+	SHLQ    $0x05, BX
+	ADDQ    BX, DX
+	MOVQ    tmp_base+104(FP), BX
+	MOVQ    24(SP), SI
+	INCQ    SI
+	IMUL3Q  $0x000000c0, SI, SI
+	ADDQ    SI, BX
+	VMOVUPS (AX), Y0
+	VMOVUPS 192(AX), Y1
+	VMOVUPS 384(AX), Y2
+	VMOVUPS 576(AX), Y3
+	VMOVUPS 768(AX), Y4
+	VMOVUPS 960(AX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (BX)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 192(BX)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 384(BX)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 576(BX)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 768(BX)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 960(BX)
+	VMOVUPS 32(AX), Y0
+	VMOVUPS 224(AX), Y1
+	VMOVUPS 416(AX), Y2
+	VMOVUPS 608(AX), Y3
+	VMOVUPS 800(AX), Y4
+	VMOVUPS 992(AX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, 32(BX)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 224(BX)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 416(BX)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 608(BX)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 800(BX)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 992(BX)
+	VMOVUPS 64(AX), Y0
+	VMOVUPS 256(AX), Y1
+	VMOVUPS 448(AX), Y2
+	VMOVUPS 640(AX), Y3
+	VMOVUPS 832(AX), Y4
+	VMOVUPS 1024(AX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, 64(BX)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 256(BX)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 448(BX)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 640(BX)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 832(BX)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 1024(BX)
+	VMOVUPS 96(AX), Y0
+	VMOVUPS 288(AX), Y1
+	VMOVUPS 480(AX), Y2
+	VMOVUPS 672(AX), Y3
+	VMOVUPS 864(AX), Y4
+	VMOVUPS 1056(AX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, 96(BX)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 288(BX)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 480(BX)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 672(BX)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 864(BX)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 1056(BX)
+	VMOVUPS 128(AX), Y0
+	VMOVUPS 320(AX), Y1
+	VMOVUPS 512(AX), Y2
+	VMOVUPS 704(AX), Y3
+	VMOVUPS 896(AX), Y4
+	VMOVUPS 1088(AX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, 128(BX)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 320(BX)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 512(BX)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 704(BX)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 896(BX)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 1088(BX)
+	VMOVUPS 160(AX), Y0
+	VMOVUPS 352(AX), Y1
+	VMOVUPS 544(AX), Y2
+	VMOVUPS 736(AX), Y3
+	VMOVUPS 928(AX), Y4
+	VMOVUPS 1120(AX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, 160(BX)
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, 352(BX)
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, 544(BX)
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, 736(BX)
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, 928(BX)
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, 1120(BX)
+	VMOVUPS (BX), Y0
+	VMOVUPS 32(BX), Y1
+	VMOVUPS 64(BX), Y2
+	VMOVUPS 96(BX), Y3
+	VMOVUPS 128(BX), Y4
+	VMOVUPS 160(BX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMOVUPS 192(BX), Y0
+	VMOVUPS 224(BX), Y1
+	VMOVUPS 256(BX), Y2
+	VMOVUPS 288(BX), Y3
+	VMOVUPS 320(BX), Y4
+	VMOVUPS 352(BX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMOVUPS 384(BX), Y0
+	VMOVUPS 416(BX), Y1
+	VMOVUPS 448(BX), Y2
+	VMOVUPS 480(BX), Y3
+	VMOVUPS 512(BX), Y4
+	VMOVUPS 544(BX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMOVUPS 576(BX), Y0
+	VMOVUPS 608(BX), Y1
+	VMOVUPS 640(BX), Y2
+	VMOVUPS 672(BX), Y3
+	VMOVUPS 704(BX), Y4
+	VMOVUPS 736(BX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMOVUPS 768(BX), Y0
+	VMOVUPS 800(BX), Y1
+	VMOVUPS 832(BX), Y2
+	VMOVUPS 864(BX), Y3
+	VMOVUPS 896(BX), Y4
+	VMOVUPS 928(BX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMOVUPS 960(BX), Y0
+	VMOVUPS 992(BX), Y1
+	VMOVUPS 1024(BX), Y2
+	VMOVUPS 1056(BX), Y3
+	VMOVUPS 1088(BX), Y4
+	VMOVUPS 1120(BX), Y5
+	VSUBPS  Y2, Y0, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y2, Y4, Y6
+	VADDPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VMULPS  four<>+0(SB), Y2, Y0
+	VSUBPS  Y0, Y4, Y0
+	VMULPS  four<>+0(SB), Y1, Y6
+	VSUBPS  Y6, Y3, Y6
+	VADDPS  Y6, Y0, Y7
+	VMOVUPS Y7, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y6, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y4, Y0
+	VSUBPS  Y1, Y3, Y2
+	VMULPS  two<>+0(SB), Y2, Y2
+	VADDPS  Y2, Y0, Y4
+	VMOVUPS Y4, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y2, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    CX, DX
+	VSUBPS  Y3, Y1, Y0
+	VMULPS  four<>+0(SB), Y0, Y0
+	VSUBPS  Y3, Y5, Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DX)
+	INCQ    8(SP)
+	MOVQ    8(SP), AX
+	CMPQ    AX, (SP)
+	JL      in4p_u
+	VZEROUPPER
+	RET
+
+// func out4p(y []float32, m []float32, ldm int, h int, w int, tw int, bias float32, mask []int32)
+// Requires: AVX, AVX2
+TEXT ·out4p(SB), NOSPLIT, $16-112
+	MOVQ         h+56(FP), AX
+	ADDQ         $0x03, AX
+	SHRQ         $0x02, AX
+	INCQ         AX
+	SHRQ         $0x01, AX
+	MOVQ         AX, (SP)
+	VBROADCASTSS bias+80(FP), Y0
+	VMOVUPS      unperm4<>+0(SB), Y1
+	MOVQ         $0x00000000, 8(SP)
+
+out4p_u:
+	MOVQ       m_base+24(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x05, CX
+	ADDQ       CX, AX
+	MOVQ       ldm+48(FP), CX
+	SHLQ       $0x02, CX
+	IMUL3Q     $0x06, CX, DX
+	LEAQ       (DX)(DX*2), BX
+	LEAQ       (DX)(DX*4), SI
+	MOVQ       AX, DI
+	VMOVUPS    (DI)(DX*1), Y2
+	VADDPS     (DI)(DX*2), Y2, Y2
+	VMOVUPS    (DI)(BX*1), Y3
+	VADDPS     (DI)(DX*4), Y3, Y3
+	VMOVUPS    (DI), Y4
+	VADDPS     Y2, Y4, Y2
+	VADDPS     Y3, Y2, Y2
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y3
+	VADDPS     (DI)(DX*2), Y3, Y3
+	VMOVUPS    (DI)(BX*1), Y4
+	VADDPS     (DI)(DX*4), Y4, Y4
+	VMOVUPS    (DI), Y5
+	VADDPS     Y3, Y5, Y3
+	VADDPS     Y4, Y3, Y3
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y4
+	VADDPS     (DI)(DX*2), Y4, Y4
+	VMOVUPS    (DI)(BX*1), Y5
+	VADDPS     (DI)(DX*4), Y5, Y5
+	VMOVUPS    (DI), Y6
+	VADDPS     Y4, Y6, Y4
+	VADDPS     Y5, Y4, Y4
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y5
+	VADDPS     (DI)(DX*2), Y5, Y5
+	VMOVUPS    (DI)(BX*1), Y6
+	VADDPS     (DI)(DX*4), Y6, Y6
+	VMOVUPS    (DI), Y7
+	VADDPS     Y5, Y7, Y5
+	VADDPS     Y6, Y5, Y5
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y6
+	VADDPS     (DI)(DX*2), Y6, Y6
+	VMOVUPS    (DI)(BX*1), Y7
+	VADDPS     (DI)(DX*4), Y7, Y7
+	VMOVUPS    (DI), Y8
+	VADDPS     Y6, Y8, Y6
+	VADDPS     Y7, Y6, Y6
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y7
+	VADDPS     (DI)(DX*2), Y7, Y7
+	VMOVUPS    (DI)(BX*1), Y8
+	VADDPS     (DI)(DX*4), Y8, Y8
+	VMOVUPS    (DI), Y9
+	VADDPS     Y7, Y9, Y7
+	VADDPS     Y8, Y7, Y7
+	VADDPS     Y4, Y3, Y8
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y4
+	VSUBPS     Y6, Y5, Y5
+	VADDPS     Y8, Y2, Y2
+	VADDPS     Y4, Y2, Y2
+	VMULPS     two<>+0(SB), Y5, Y6
+	VADDPS     Y6, Y3, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y8, Y4
+	VMULPS     eight<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y7, Y3, Y3
+	VADDPS     Y0, Y2, Y2
+	VADDPS     Y0, Y6, Y5
+	VADDPS     Y0, Y4, Y4
+	VADDPS     Y0, Y3, Y3
+	VPERMPS    Y2, Y1, Y2
+	VPERMPS    Y5, Y1, Y5
+	VPERMPS    Y4, Y1, Y4
+	VPERMPS    Y3, Y1, Y3
+	VUNPCKLPS  Y5, Y2, Y6
+	VUNPCKHPS  Y5, Y2, Y2
+	VUNPCKLPS  Y3, Y4, Y5
+	VUNPCKHPS  Y3, Y4, Y3
+	VUNPCKLPD  Y5, Y6, Y4
+	VUNPCKHPD  Y5, Y6, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y2
+	MOVQ       y_base+0(FP), DI
+	MOVQ       8(SP), R8
+	SHLQ       $0x03, R8
+	MOVQ       R8, R9
+	IMULQ      w+64(FP), R9
+	LEAQ       (DI)(R9*4), DI
+	CMPQ       R8, h+56(FP)
+	JGE        out4p_skip0_0
+	MOVQ       mask_base+88(FP), R8
+	VMOVUPS    (R8), Y3
+	VMASKMOVPS Y4, Y3, (DI)
+	CMPQ       w+64(FP), $0x08
+	JLE        out4p_h0_0
+	VMOVUPS    32(R8), Y3
+	VMASKMOVPS Y5, Y3, 32(DI)
+
+out4p_h0_0:
+out4p_skip0_0:
+	MOVQ       y_base+0(FP), DI
+	MOVQ       8(SP), R8
+	SHLQ       $0x03, R8
+	ADDQ       $0x04, R8
+	MOVQ       R8, R9
+	IMULQ      w+64(FP), R9
+	LEAQ       (DI)(R9*4), DI
+	CMPQ       R8, h+56(FP)
+	JGE        out4p_skip0_1
+	MOVQ       mask_base+88(FP), R8
+	VMOVUPS    (R8), Y3
+	VMASKMOVPS Y6, Y3, (DI)
+	CMPQ       w+64(FP), $0x08
+	JLE        out4p_h0_1
+	VMOVUPS    32(R8), Y3
+	VMASKMOVPS Y2, Y3, 32(DI)
+
+out4p_h0_1:
+out4p_skip0_1:
+	MOVQ       AX, DI
+	VMOVUPS    (DI)(DX*1), Y2
+	VSUBPS     (DI)(DX*2), Y2, Y2
+	VMOVUPS    (DI)(BX*1), Y3
+	VSUBPS     (DI)(DX*4), Y3, Y3
+	VMULPS     two<>+0(SB), Y3, Y3
+	VADDPS     Y3, Y2, Y2
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y3
+	VSUBPS     (DI)(DX*2), Y3, Y3
+	VMOVUPS    (DI)(BX*1), Y4
+	VSUBPS     (DI)(DX*4), Y4, Y4
+	VMULPS     two<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y3
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y4
+	VSUBPS     (DI)(DX*2), Y4, Y4
+	VMOVUPS    (DI)(BX*1), Y5
+	VSUBPS     (DI)(DX*4), Y5, Y5
+	VMULPS     two<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y5
+	VSUBPS     (DI)(DX*2), Y5, Y5
+	VMOVUPS    (DI)(BX*1), Y6
+	VSUBPS     (DI)(DX*4), Y6, Y6
+	VMULPS     two<>+0(SB), Y6, Y6
+	VADDPS     Y6, Y5, Y5
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y6
+	VSUBPS     (DI)(DX*2), Y6, Y6
+	VMOVUPS    (DI)(BX*1), Y7
+	VSUBPS     (DI)(DX*4), Y7, Y7
+	VMULPS     two<>+0(SB), Y7, Y7
+	VADDPS     Y7, Y6, Y6
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y7
+	VSUBPS     (DI)(DX*2), Y7, Y7
+	VMOVUPS    (DI)(BX*1), Y8
+	VSUBPS     (DI)(DX*4), Y8, Y8
+	VMULPS     two<>+0(SB), Y8, Y8
+	VADDPS     Y8, Y7, Y7
+	VADDPS     Y4, Y3, Y8
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y4
+	VSUBPS     Y6, Y5, Y5
+	VADDPS     Y8, Y2, Y2
+	VADDPS     Y4, Y2, Y2
+	VMULPS     two<>+0(SB), Y5, Y6
+	VADDPS     Y6, Y3, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y8, Y4
+	VMULPS     eight<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y7, Y3, Y3
+	VADDPS     Y0, Y2, Y2
+	VADDPS     Y0, Y6, Y5
+	VADDPS     Y0, Y4, Y4
+	VADDPS     Y0, Y3, Y3
+	VPERMPS    Y2, Y1, Y2
+	VPERMPS    Y5, Y1, Y5
+	VPERMPS    Y4, Y1, Y4
+	VPERMPS    Y3, Y1, Y3
+	VUNPCKLPS  Y5, Y2, Y6
+	VUNPCKHPS  Y5, Y2, Y2
+	VUNPCKLPS  Y3, Y4, Y5
+	VUNPCKHPS  Y3, Y4, Y3
+	VUNPCKLPD  Y5, Y6, Y4
+	VUNPCKHPD  Y5, Y6, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y2
+	MOVQ       y_base+0(FP), DI
+	MOVQ       8(SP), R8
+	SHLQ       $0x03, R8
+	ADDQ       $0x01, R8
+	MOVQ       R8, R9
+	IMULQ      w+64(FP), R9
+	LEAQ       (DI)(R9*4), DI
+	CMPQ       R8, h+56(FP)
+	JGE        out4p_skip1_0
+	MOVQ       mask_base+88(FP), R8
+	VMOVUPS    (R8), Y3
+	VMASKMOVPS Y4, Y3, (DI)
+	CMPQ       w+64(FP), $0x08
+	JLE        out4p_h1_0
+	VMOVUPS    32(R8), Y3
+	VMASKMOVPS Y5, Y3, 32(DI)
+
+out4p_h1_0:
+out4p_skip1_0:
+	MOVQ       y_base+0(FP), DI
+	MOVQ       8(SP), R8
+	SHLQ       $0x03, R8
+	ADDQ       $0x05, R8
+	MOVQ       R8, R9
+	IMULQ      w+64(FP), R9
+	LEAQ       (DI)(R9*4), DI
+	CMPQ       R8, h+56(FP)
+	JGE        out4p_skip1_1
+	MOVQ       mask_base+88(FP), R8
+	VMOVUPS    (R8), Y3
+	VMASKMOVPS Y6, Y3, (DI)
+	CMPQ       w+64(FP), $0x08
+	JLE        out4p_h1_1
+	VMOVUPS    32(R8), Y3
+	VMASKMOVPS Y2, Y3, 32(DI)
+
+out4p_h1_1:
+out4p_skip1_1:
+	MOVQ       AX, DI
+	VMOVUPS    (DI)(DX*1), Y2
+	VADDPS     (DI)(DX*2), Y2, Y2
+	VMOVUPS    (DI)(BX*1), Y3
+	VADDPS     (DI)(DX*4), Y3, Y3
+	VMULPS     four<>+0(SB), Y3, Y3
+	VADDPS     Y3, Y2, Y2
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y3
+	VADDPS     (DI)(DX*2), Y3, Y3
+	VMOVUPS    (DI)(BX*1), Y4
+	VADDPS     (DI)(DX*4), Y4, Y4
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y3
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y4
+	VADDPS     (DI)(DX*2), Y4, Y4
+	VMOVUPS    (DI)(BX*1), Y5
+	VADDPS     (DI)(DX*4), Y5, Y5
+	VMULPS     four<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y5
+	VADDPS     (DI)(DX*2), Y5, Y5
+	VMOVUPS    (DI)(BX*1), Y6
+	VADDPS     (DI)(DX*4), Y6, Y6
+	VMULPS     four<>+0(SB), Y6, Y6
+	VADDPS     Y6, Y5, Y5
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y6
+	VADDPS     (DI)(DX*2), Y6, Y6
+	VMOVUPS    (DI)(BX*1), Y7
+	VADDPS     (DI)(DX*4), Y7, Y7
+	VMULPS     four<>+0(SB), Y7, Y7
+	VADDPS     Y7, Y6, Y6
+	ADDQ       CX, DI
+	VMOVUPS    (DI)(DX*1), Y7
+	VADDPS     (DI)(DX*2), Y7, Y7
+	VMOVUPS    (DI)(BX*1), Y8
+	VADDPS     (DI)(DX*4), Y8, Y8
+	VMULPS     four<>+0(SB), Y8, Y8
+	VADDPS     Y8, Y7, Y7
+	VADDPS     Y4, Y3, Y8
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y4
+	VSUBPS     Y6, Y5, Y5
+	VADDPS     Y8, Y2, Y2
+	VADDPS     Y4, Y2, Y2
+	VMULPS     two<>+0(SB), Y5, Y6
+	VADDPS     Y6, Y3, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y8, Y4
+	VMULPS     eight<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y7, Y3, Y3
+	VADDPS     Y0, Y2, Y2
+	VADDPS     Y0, Y6, Y5
+	VADDPS     Y0, Y4, Y4
+	VADDPS     Y0, Y3, Y3
+	VPERMPS    Y2, Y1, Y2
+	VPERMPS    Y5, Y1, Y5
+	VPERMPS    Y4, Y1, Y4
+	VPERMPS    Y3, Y1, Y3
+	VUNPCKLPS  Y5, Y2, Y6
+	VUNPCKHPS  Y5, Y2, Y2
+	VUNPCKLPS  Y3, Y4, Y5
+	VUNPCKHPS  Y3, Y4, Y3
+	VUNPCKLPD  Y5, Y6, Y4
+	VUNPCKHPD  Y5, Y6, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y2
+	MOVQ       y_base+0(FP), DI
+	MOVQ       8(SP), R8
+	SHLQ       $0x03, R8
+	ADDQ       $0x02, R8
+	MOVQ       R8, R9
+	IMULQ      w+64(FP), R9
+	LEAQ       (DI)(R9*4), DI
+	CMPQ       R8, h+56(FP)
+	JGE        out4p_skip2_0
+	MOVQ       mask_base+88(FP), R8
+	VMOVUPS    (R8), Y3
+	VMASKMOVPS Y4, Y3, (DI)
+	CMPQ       w+64(FP), $0x08
+	JLE        out4p_h2_0
+	VMOVUPS    32(R8), Y3
+	VMASKMOVPS Y5, Y3, 32(DI)
+
+out4p_h2_0:
+out4p_skip2_0:
+	MOVQ       y_base+0(FP), DI
+	MOVQ       8(SP), R8
+	SHLQ       $0x03, R8
+	ADDQ       $0x06, R8
+	MOVQ       R8, R9
+	IMULQ      w+64(FP), R9
+	LEAQ       (DI)(R9*4), DI
+	CMPQ       R8, h+56(FP)
+	JGE        out4p_skip2_1
+	MOVQ       mask_base+88(FP), R8
+	VMOVUPS    (R8), Y3
+	VMASKMOVPS Y6, Y3, (DI)
+	CMPQ       w+64(FP), $0x08
+	JLE        out4p_h2_1
+	VMOVUPS    32(R8), Y3
+	VMASKMOVPS Y2, Y3, 32(DI)
+
+out4p_h2_1:
+out4p_skip2_1:
+	VMOVUPS    (AX)(DX*1), Y2
+	VSUBPS     (AX)(DX*2), Y2, Y2
+	VMOVUPS    (AX)(BX*1), Y3
+	VSUBPS     (AX)(DX*4), Y3, Y3
+	VMULPS     eight<>+0(SB), Y3, Y3
+	VADDPS     Y3, Y2, Y2
+	VADDPS     (AX)(SI*1), Y2, Y2
+	ADDQ       CX, AX
+	VMOVUPS    (AX)(DX*1), Y3
+	VSUBPS     (AX)(DX*2), Y3, Y3
+	VMOVUPS    (AX)(BX*1), Y4
+	VSUBPS     (AX)(DX*4), Y4, Y4
+	VMULPS     eight<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y3
+	VADDPS     (AX)(SI*1), Y3, Y3
+	ADDQ       CX, AX
+	VMOVUPS    (AX)(DX*1), Y4
+	VSUBPS     (AX)(DX*2), Y4, Y4
+	VMOVUPS    (AX)(BX*1), Y5
+	VSUBPS     (AX)(DX*4), Y5, Y5
+	VMULPS     eight<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VADDPS     (AX)(SI*1), Y4, Y4
+	ADDQ       CX, AX
+	VMOVUPS    (AX)(DX*1), Y5
+	VSUBPS     (AX)(DX*2), Y5, Y5
+	VMOVUPS    (AX)(BX*1), Y6
+	VSUBPS     (AX)(DX*4), Y6, Y6
+	VMULPS     eight<>+0(SB), Y6, Y6
+	VADDPS     Y6, Y5, Y5
+	VADDPS     (AX)(SI*1), Y5, Y5
+	ADDQ       CX, AX
+	VMOVUPS    (AX)(DX*1), Y6
+	VSUBPS     (AX)(DX*2), Y6, Y6
+	VMOVUPS    (AX)(BX*1), Y7
+	VSUBPS     (AX)(DX*4), Y7, Y7
+	VMULPS     eight<>+0(SB), Y7, Y7
+	VADDPS     Y7, Y6, Y6
+	VADDPS     (AX)(SI*1), Y6, Y6
+	ADDQ       CX, AX
+	VMOVUPS    (AX)(DX*1), Y7
+	VSUBPS     (AX)(DX*2), Y7, Y7
+	VMOVUPS    (AX)(BX*1), Y8
+	VSUBPS     (AX)(DX*4), Y8, Y8
+	VMULPS     eight<>+0(SB), Y8, Y8
+	VADDPS     Y8, Y7, Y7
+	VADDPS     (AX)(SI*1), Y7, Y7
+	VADDPS     Y4, Y3, Y8
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y4
+	VSUBPS     Y6, Y5, Y5
+	VADDPS     Y8, Y2, Y2
+	VADDPS     Y4, Y2, Y2
+	VMULPS     two<>+0(SB), Y5, Y6
+	VADDPS     Y6, Y3, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y8, Y4
+	VMULPS     eight<>+0(SB), Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y7, Y3, Y3
+	VADDPS     Y0, Y2, Y2
+	VADDPS     Y0, Y6, Y5
+	VADDPS     Y0, Y4, Y4
+	VADDPS     Y0, Y3, Y3
+	VPERMPS    Y2, Y1, Y2
+	VPERMPS    Y5, Y1, Y5
+	VPERMPS    Y4, Y1, Y4
+	VPERMPS    Y3, Y1, Y3
+	VUNPCKLPS  Y5, Y2, Y6
+	VUNPCKHPS  Y5, Y2, Y2
+	VUNPCKLPS  Y3, Y4, Y5
+	VUNPCKHPS  Y3, Y4, Y3
+	VUNPCKLPD  Y5, Y6, Y4
+	VUNPCKHPD  Y5, Y6, Y5
+	VUNPCKLPD  Y3, Y2, Y6
+	VUNPCKHPD  Y3, Y2, Y2
+	MOVQ       y_base+0(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x03, CX
+	ADDQ       $0x03, CX
+	MOVQ       CX, DX
+	IMULQ      w+64(FP), DX
+	LEAQ       (AX)(DX*4), AX
+	CMPQ       CX, h+56(FP)
+	JGE        out4p_skip3_0
+	MOVQ       mask_base+88(FP), CX
+	VMOVUPS    (CX), Y3
+	VMASKMOVPS Y4, Y3, (AX)
+	CMPQ       w+64(FP), $0x08
+	JLE        out4p_h3_0
+	VMOVUPS    32(CX), Y3
+	VMASKMOVPS Y5, Y3, 32(AX)
+
+out4p_h3_0:
+out4p_skip3_0:
+	MOVQ       y_base+0(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x03, CX
+	ADDQ       $0x07, CX
+	MOVQ       CX, DX
+	IMULQ      w+64(FP), DX
+	LEAQ       (AX)(DX*4), AX
+	CMPQ       CX, h+56(FP)
+	JGE        out4p_skip3_1
+	MOVQ       mask_base+88(FP), CX
+	VMOVUPS    (CX), Y3
+	VMASKMOVPS Y6, Y3, (AX)
+	CMPQ       w+64(FP), $0x08
+	JLE        out4p_h3_1
+	VMOVUPS    32(CX), Y3
+	VMASKMOVPS Y2, Y3, 32(AX)
+
+out4p_h3_1:
+out4p_skip3_1:
+	INCQ 8(SP)
+	MOVQ 8(SP), AX
+	CMPQ AX, (SP)
+	JL   out4p_u
+	VZEROUPPER
+	RET
+
+// func outT4p(dm []float32, ldm int, dy []float32, h int, w int, tw int, mask []int32, tmp []float32)
+// Requires: AVX, AVX2
+TEXT ·outT4p(SB), NOSPLIT, $16-128
+	MOVQ    h+56(FP), AX
+	ADDQ    $0x03, AX
+	SHRQ    $0x02, AX
+	INCQ    AX
+	SHRQ    $0x01, AX
+	MOVQ    AX, (SP)
+	VMOVUPS perm4<>+0(SB), Y0
+	MOVQ    $0x00000000, 8(SP)
+
+outT4p_u:
+	MOVQ       tmp_base+104(FP), AX
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	MOVQ       dy_base+32(FP), CX
+	MOVQ       8(SP), DX
+	SHLQ       $0x03, DX
+	MOVQ       DX, BX
+	IMULQ      w+64(FP), BX
+	LEAQ       (CX)(BX*4), CX
+	CMPQ       DX, h+56(FP)
+	JGE        outT4p_skip0_0
+	MOVQ       mask_base+80(FP), DX
+	VMOVUPS    (DX), Y1
+	VMASKMOVPS (CX), Y1, Y1
+	CMPQ       w+64(FP), $0x08
+	JLE        outT4p_h0_0
+	VMOVUPS    32(DX), Y2
+	VMASKMOVPS 32(CX), Y2, Y2
+
+outT4p_h0_0:
+outT4p_skip0_0:
+	MOVQ       dy_base+32(FP), CX
+	MOVQ       8(SP), DX
+	SHLQ       $0x03, DX
+	ADDQ       $0x04, DX
+	MOVQ       DX, BX
+	IMULQ      w+64(FP), BX
+	LEAQ       (CX)(BX*4), CX
+	CMPQ       DX, h+56(FP)
+	JGE        outT4p_skip0_1
+	MOVQ       mask_base+80(FP), DX
+	VMOVUPS    (DX), Y3
+	VMASKMOVPS (CX), Y3, Y3
+	CMPQ       w+64(FP), $0x08
+	JLE        outT4p_h0_1
+	VMOVUPS    32(DX), Y4
+	VMASKMOVPS 32(CX), Y4, Y4
+
+outT4p_h0_1:
+outT4p_skip0_1:
+	VUNPCKLPS  Y2, Y1, Y5
+	VUNPCKHPS  Y2, Y1, Y1
+	VUNPCKLPS  Y4, Y3, Y2
+	VUNPCKHPS  Y4, Y3, Y3
+	VUNPCKLPD  Y2, Y5, Y4
+	VUNPCKHPD  Y2, Y5, Y2
+	VUNPCKLPD  Y3, Y1, Y5
+	VUNPCKHPD  Y3, Y1, Y1
+	VPERMPS    Y4, Y0, Y3
+	VPERMPS    Y2, Y0, Y2
+	VPERMPS    Y5, Y0, Y4
+	VPERMPS    Y1, Y0, Y1
+	VADDPS     Y4, Y3, Y5
+	VADDPS     Y1, Y2, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y4
+	VMULPS     two<>+0(SB), Y2, Y2
+	VMULPS     eight<>+0(SB), Y1, Y7
+	VADDPS     Y7, Y2, Y2
+	VMOVUPS    Y3, (AX)
+	VADDPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 32(AX)
+	VSUBPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 64(AX)
+	VADDPS     Y2, Y4, Y3
+	VMOVUPS    Y3, 96(AX)
+	VSUBPS     Y2, Y4, Y2
+	VMOVUPS    Y2, 128(AX)
+	VMOVUPS    Y1, 160(AX)
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	MOVQ       dy_base+32(FP), CX
+	MOVQ       8(SP), DX
+	SHLQ       $0x03, DX
+	ADDQ       $0x01, DX
+	MOVQ       DX, BX
+	IMULQ      w+64(FP), BX
+	LEAQ       (CX)(BX*4), CX
+	CMPQ       DX, h+56(FP)
+	JGE        outT4p_skip1_0
+	MOVQ       mask_base+80(FP), DX
+	VMOVUPS    (DX), Y1
+	VMASKMOVPS (CX), Y1, Y1
+	CMPQ       w+64(FP), $0x08
+	JLE        outT4p_h1_0
+	VMOVUPS    32(DX), Y2
+	VMASKMOVPS 32(CX), Y2, Y2
+
+outT4p_h1_0:
+outT4p_skip1_0:
+	MOVQ       dy_base+32(FP), CX
+	MOVQ       8(SP), DX
+	SHLQ       $0x03, DX
+	ADDQ       $0x05, DX
+	MOVQ       DX, BX
+	IMULQ      w+64(FP), BX
+	LEAQ       (CX)(BX*4), CX
+	CMPQ       DX, h+56(FP)
+	JGE        outT4p_skip1_1
+	MOVQ       mask_base+80(FP), DX
+	VMOVUPS    (DX), Y3
+	VMASKMOVPS (CX), Y3, Y3
+	CMPQ       w+64(FP), $0x08
+	JLE        outT4p_h1_1
+	VMOVUPS    32(DX), Y4
+	VMASKMOVPS 32(CX), Y4, Y4
+
+outT4p_h1_1:
+outT4p_skip1_1:
+	VUNPCKLPS  Y2, Y1, Y5
+	VUNPCKHPS  Y2, Y1, Y1
+	VUNPCKLPS  Y4, Y3, Y2
+	VUNPCKHPS  Y4, Y3, Y3
+	VUNPCKLPD  Y2, Y5, Y4
+	VUNPCKHPD  Y2, Y5, Y2
+	VUNPCKLPD  Y3, Y1, Y5
+	VUNPCKHPD  Y3, Y1, Y1
+	VPERMPS    Y4, Y0, Y3
+	VPERMPS    Y2, Y0, Y2
+	VPERMPS    Y5, Y0, Y4
+	VPERMPS    Y1, Y0, Y1
+	VADDPS     Y4, Y3, Y5
+	VADDPS     Y1, Y2, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y4
+	VMULPS     two<>+0(SB), Y2, Y2
+	VMULPS     eight<>+0(SB), Y1, Y7
+	VADDPS     Y7, Y2, Y2
+	VMOVUPS    Y3, 192(AX)
+	VADDPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 224(AX)
+	VSUBPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 256(AX)
+	VADDPS     Y2, Y4, Y3
+	VMOVUPS    Y3, 288(AX)
+	VSUBPS     Y2, Y4, Y2
+	VMOVUPS    Y2, 320(AX)
+	VMOVUPS    Y1, 352(AX)
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	MOVQ       dy_base+32(FP), CX
+	MOVQ       8(SP), DX
+	SHLQ       $0x03, DX
+	ADDQ       $0x02, DX
+	MOVQ       DX, BX
+	IMULQ      w+64(FP), BX
+	LEAQ       (CX)(BX*4), CX
+	CMPQ       DX, h+56(FP)
+	JGE        outT4p_skip2_0
+	MOVQ       mask_base+80(FP), DX
+	VMOVUPS    (DX), Y1
+	VMASKMOVPS (CX), Y1, Y1
+	CMPQ       w+64(FP), $0x08
+	JLE        outT4p_h2_0
+	VMOVUPS    32(DX), Y2
+	VMASKMOVPS 32(CX), Y2, Y2
+
+outT4p_h2_0:
+outT4p_skip2_0:
+	MOVQ       dy_base+32(FP), CX
+	MOVQ       8(SP), DX
+	SHLQ       $0x03, DX
+	ADDQ       $0x06, DX
+	MOVQ       DX, BX
+	IMULQ      w+64(FP), BX
+	LEAQ       (CX)(BX*4), CX
+	CMPQ       DX, h+56(FP)
+	JGE        outT4p_skip2_1
+	MOVQ       mask_base+80(FP), DX
+	VMOVUPS    (DX), Y3
+	VMASKMOVPS (CX), Y3, Y3
+	CMPQ       w+64(FP), $0x08
+	JLE        outT4p_h2_1
+	VMOVUPS    32(DX), Y4
+	VMASKMOVPS 32(CX), Y4, Y4
+
+outT4p_h2_1:
+outT4p_skip2_1:
+	VUNPCKLPS  Y2, Y1, Y5
+	VUNPCKHPS  Y2, Y1, Y1
+	VUNPCKLPS  Y4, Y3, Y2
+	VUNPCKHPS  Y4, Y3, Y3
+	VUNPCKLPD  Y2, Y5, Y4
+	VUNPCKHPD  Y2, Y5, Y2
+	VUNPCKLPD  Y3, Y1, Y5
+	VUNPCKHPD  Y3, Y1, Y1
+	VPERMPS    Y4, Y0, Y3
+	VPERMPS    Y2, Y0, Y2
+	VPERMPS    Y5, Y0, Y4
+	VPERMPS    Y1, Y0, Y1
+	VADDPS     Y4, Y3, Y5
+	VADDPS     Y1, Y2, Y6
+	VMULPS     four<>+0(SB), Y4, Y4
+	VADDPS     Y4, Y3, Y4
+	VMULPS     two<>+0(SB), Y2, Y2
+	VMULPS     eight<>+0(SB), Y1, Y7
+	VADDPS     Y7, Y2, Y2
+	VMOVUPS    Y3, 384(AX)
+	VADDPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 416(AX)
+	VSUBPS     Y6, Y5, Y3
+	VMOVUPS    Y3, 448(AX)
+	VADDPS     Y2, Y4, Y3
+	VMOVUPS    Y3, 480(AX)
+	VSUBPS     Y2, Y4, Y2
+	VMOVUPS    Y2, 512(AX)
+	VMOVUPS    Y1, 544(AX)
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	MOVQ       dy_base+32(FP), CX
+	MOVQ       8(SP), DX
+	SHLQ       $0x03, DX
+	ADDQ       $0x03, DX
+	MOVQ       DX, BX
+	IMULQ      w+64(FP), BX
+	LEAQ       (CX)(BX*4), CX
+	CMPQ       DX, h+56(FP)
+	JGE        outT4p_skip3_0
+	MOVQ       mask_base+80(FP), DX
+	VMOVUPS    (DX), Y1
+	VMASKMOVPS (CX), Y1, Y1
+	CMPQ       w+64(FP), $0x08
+	JLE        outT4p_h3_0
+	VMOVUPS    32(DX), Y2
+	VMASKMOVPS 32(CX), Y2, Y2
+
+outT4p_h3_0:
+outT4p_skip3_0:
+	MOVQ       dy_base+32(FP), CX
+	MOVQ       8(SP), DX
+	SHLQ       $0x03, DX
+	ADDQ       $0x07, DX
+	MOVQ       DX, BX
+	IMULQ      w+64(FP), BX
+	LEAQ       (CX)(BX*4), CX
+	CMPQ       DX, h+56(FP)
+	JGE        outT4p_skip3_1
+	MOVQ       mask_base+80(FP), DX
+	VMOVUPS    (DX), Y3
+	VMASKMOVPS (CX), Y3, Y3
+	CMPQ       w+64(FP), $0x08
+	JLE        outT4p_h3_1
+	VMOVUPS    32(DX), Y4
+	VMASKMOVPS 32(CX), Y4, Y4
+
+outT4p_h3_1:
+outT4p_skip3_1:
+	VUNPCKLPS Y2, Y1, Y5
+	VUNPCKHPS Y2, Y1, Y1
+	VUNPCKLPS Y4, Y3, Y2
+	VUNPCKHPS Y4, Y3, Y3
+	VUNPCKLPD Y2, Y5, Y4
+	VUNPCKHPD Y2, Y5, Y2
+	VUNPCKLPD Y3, Y1, Y5
+	VUNPCKHPD Y3, Y1, Y1
+	VPERMPS   Y4, Y0, Y3
+	VPERMPS   Y2, Y0, Y2
+	VPERMPS   Y5, Y0, Y4
+	VPERMPS   Y1, Y0, Y1
+	VADDPS    Y4, Y3, Y5
+	VADDPS    Y1, Y2, Y6
+	VMULPS    four<>+0(SB), Y4, Y4
+	VADDPS    Y4, Y3, Y4
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y1, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y3, 576(AX)
+	VADDPS    Y6, Y5, Y3
+	VMOVUPS   Y3, 608(AX)
+	VSUBPS    Y6, Y5, Y3
+	VMOVUPS   Y3, 640(AX)
+	VADDPS    Y2, Y4, Y3
+	VMOVUPS   Y3, 672(AX)
+	VSUBPS    Y2, Y4, Y2
+	VMOVUPS   Y2, 704(AX)
+	VMOVUPS   Y1, 736(AX)
+	MOVQ      dm_base+0(FP), CX
+	MOVQ      8(SP), DX
+	SHLQ      $0x05, DX
+	ADDQ      DX, CX
+	MOVQ      ldm+24(FP), DX
+	SHLQ      $0x02, DX
+	IMUL3Q    $0x06, DX, BX
+	LEAQ      (BX)(BX*2), SI
+	LEAQ      (BX)(BX*4), DI
+	VMOVUPS   (AX), Y1
+	VMOVUPS   192(AX), Y2
+	VMOVUPS   384(AX), Y3
+	VMOVUPS   576(AX), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (CX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(SI*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(BX*4)
+	VMOVUPS   Y4, (CX)(DI*1)
+	ADDQ      DX, CX
+	VMOVUPS   32(AX), Y1
+	VMOVUPS   224(AX), Y2
+	VMOVUPS   416(AX), Y3
+	VMOVUPS   608(AX), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (CX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(SI*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(BX*4)
+	VMOVUPS   Y4, (CX)(DI*1)
+	ADDQ      DX, CX
+	VMOVUPS   64(AX), Y1
+	VMOVUPS   256(AX), Y2
+	VMOVUPS   448(AX), Y3
+	VMOVUPS   640(AX), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (CX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(SI*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(BX*4)
+	VMOVUPS   Y4, (CX)(DI*1)
+	ADDQ      DX, CX
+	VMOVUPS   96(AX), Y1
+	VMOVUPS   288(AX), Y2
+	VMOVUPS   480(AX), Y3
+	VMOVUPS   672(AX), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (CX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(SI*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(BX*4)
+	VMOVUPS   Y4, (CX)(DI*1)
+	ADDQ      DX, CX
+	VMOVUPS   128(AX), Y1
+	VMOVUPS   320(AX), Y2
+	VMOVUPS   512(AX), Y3
+	VMOVUPS   704(AX), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (CX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(SI*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(BX*4)
+	VMOVUPS   Y4, (CX)(DI*1)
+	ADDQ      DX, CX
+	VMOVUPS   160(AX), Y1
+	VMOVUPS   352(AX), Y2
+	VMOVUPS   544(AX), Y3
+	VMOVUPS   736(AX), Y4
+	VADDPS    Y3, Y1, Y5
+	VADDPS    Y4, Y2, Y6
+	VMULPS    four<>+0(SB), Y3, Y3
+	VADDPS    Y3, Y1, Y3
+	VMULPS    two<>+0(SB), Y2, Y2
+	VMULPS    eight<>+0(SB), Y4, Y7
+	VADDPS    Y7, Y2, Y2
+	VMOVUPS   Y1, (CX)
+	VADDPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*1)
+	VSUBPS    Y6, Y5, Y1
+	VMOVUPS   Y1, (CX)(BX*2)
+	VADDPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(SI*1)
+	VSUBPS    Y2, Y3, Y1
+	VMOVUPS   Y1, (CX)(BX*4)
+	VMOVUPS   Y4, (CX)(DI*1)
+	INCQ      8(SP)
+	MOVQ      8(SP), AX
+	CMPQ      AX, (SP)
+	JL        outT4p_u
+	VZEROUPPER
+	RET
+
+// func inT4p(dx []float32, dv []float32, ldv int, h int, w int, tw int, mask []int32, tmp []float32)
+// Requires: AVX, AVX2
+TEXT ·inT4p(SB), NOSPLIT, $16-128
+	MOVQ    h+56(FP), AX
+	ADDQ    $0x03, AX
+	SHRQ    $0x02, AX
+	ADDQ    $0x02, AX
+	SHRQ    $0x01, AX
+	MOVQ    AX, (SP)
+	MOVQ    tmp_base+104(FP), AX
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, 768(AX)
+	VMOVUPS Y0, 800(AX)
+	VMOVUPS Y0, 832(AX)
+	VMOVUPS Y0, 864(AX)
+	VMOVUPS Y0, 896(AX)
+	VMOVUPS Y0, 928(AX)
+	VMOVUPS Y0, 960(AX)
+	VMOVUPS Y0, 992(AX)
+	VMOVUPS Y0, 1024(AX)
+	VMOVUPS Y0, 1056(AX)
+	VMOVUPS Y0, 1088(AX)
+	VMOVUPS Y0, 1120(AX)
+	MOVQ    $0x00000000, 8(SP)
+
+inT4p_u:
+	MOVQ    mask_base+80(FP), AX
+	MOVQ    8(SP), CX
+	SHLQ    $0x05, CX
+	VMOVUPS 64(AX)(CX*1), Y0
+	MOVQ    dv_base+24(FP), AX
+	MOVQ    h+56(FP), DX
+	ADDQ    $0x03, DX
+	SHRQ    $0x02, DX
+	MOVQ    8(SP), BX
+	SHLQ    $0x01, BX
+	CMPQ    BX, DX
+	JGE     inT4p_row0
+	ADDQ    CX, AX
+
+inT4p_row0:
+	MOVQ       ldv+48(FP), CX
+	SHLQ       $0x02, CX
+	IMUL3Q     $0x06, CX, DX
+	LEAQ       (DX)(DX*2), BX
+	LEAQ       (DX)(DX*4), SI
+	MOVQ       tmp_base+104(FP), DI
+	VANDPS     (AX), Y0, Y1
+	VANDPS     (AX)(DX*1), Y0, Y2
+	VANDPS     (AX)(DX*2), Y0, Y3
+	VANDPS     (AX)(BX*1), Y0, Y4
+	VANDPS     (AX)(DX*4), Y0, Y5
+	VANDPS     (AX)(SI*1), Y0, Y6
+	VADDPS     Y3, Y2, Y7
+	VSUBPS     Y3, Y2, Y2
+	VADDPS     Y5, Y4, Y3
+	VSUBPS     Y5, Y4, Y4
+	VADDPS     Y7, Y1, Y5
+	VMULPS     four<>+0(SB), Y1, Y7
+	VMOVUPS    Y7, 1152(DI)
+	VSUBPS     Y2, Y6, Y7
+	VMULPS     four<>+0(SB), Y7, Y7
+	VMULPS     two<>+0(SB), Y4, Y8
+	VSUBPS     Y8, Y7, Y7
+	VMOVUPS    Y7, 1344(DI)
+	VMULPS     mfour<>+0(SB), Y5, Y7
+	VADDPS     Y3, Y1, Y1
+	VSUBPS     Y1, Y7, Y1
+	VMOVUPS    Y1, 1536(DI)
+	VSUBPS     Y6, Y2, Y1
+	VMULPS     two<>+0(SB), Y6, Y2
+	VSUBPS     Y2, Y4, Y2
+	VMULPS     two<>+0(SB), Y2, Y2
+	VADDPS     Y2, Y1, Y1
+	VMOVUPS    Y1, 1728(DI)
+	VADDPS     Y3, Y5, Y1
+	VMOVUPS    Y1, 1920(DI)
+	VMOVUPS    Y6, 2112(DI)
+	ADDQ       CX, AX
+	VANDPS     (AX), Y0, Y1
+	VANDPS     (AX)(DX*1), Y0, Y2
+	VANDPS     (AX)(DX*2), Y0, Y3
+	VANDPS     (AX)(BX*1), Y0, Y4
+	VANDPS     (AX)(DX*4), Y0, Y5
+	VANDPS     (AX)(SI*1), Y0, Y6
+	VADDPS     Y3, Y2, Y7
+	VSUBPS     Y3, Y2, Y2
+	VADDPS     Y5, Y4, Y3
+	VSUBPS     Y5, Y4, Y4
+	VADDPS     Y7, Y1, Y5
+	VMULPS     four<>+0(SB), Y1, Y7
+	VMOVUPS    Y7, 1184(DI)
+	VSUBPS     Y2, Y6, Y7
+	VMULPS     four<>+0(SB), Y7, Y7
+	VMULPS     two<>+0(SB), Y4, Y8
+	VSUBPS     Y8, Y7, Y7
+	VMOVUPS    Y7, 1376(DI)
+	VMULPS     mfour<>+0(SB), Y5, Y7
+	VADDPS     Y3, Y1, Y1
+	VSUBPS     Y1, Y7, Y1
+	VMOVUPS    Y1, 1568(DI)
+	VSUBPS     Y6, Y2, Y1
+	VMULPS     two<>+0(SB), Y6, Y2
+	VSUBPS     Y2, Y4, Y2
+	VMULPS     two<>+0(SB), Y2, Y2
+	VADDPS     Y2, Y1, Y1
+	VMOVUPS    Y1, 1760(DI)
+	VADDPS     Y3, Y5, Y1
+	VMOVUPS    Y1, 1952(DI)
+	VMOVUPS    Y6, 2144(DI)
+	ADDQ       CX, AX
+	VANDPS     (AX), Y0, Y1
+	VANDPS     (AX)(DX*1), Y0, Y2
+	VANDPS     (AX)(DX*2), Y0, Y3
+	VANDPS     (AX)(BX*1), Y0, Y4
+	VANDPS     (AX)(DX*4), Y0, Y5
+	VANDPS     (AX)(SI*1), Y0, Y6
+	VADDPS     Y3, Y2, Y7
+	VSUBPS     Y3, Y2, Y2
+	VADDPS     Y5, Y4, Y3
+	VSUBPS     Y5, Y4, Y4
+	VADDPS     Y7, Y1, Y5
+	VMULPS     four<>+0(SB), Y1, Y7
+	VMOVUPS    Y7, 1216(DI)
+	VSUBPS     Y2, Y6, Y7
+	VMULPS     four<>+0(SB), Y7, Y7
+	VMULPS     two<>+0(SB), Y4, Y8
+	VSUBPS     Y8, Y7, Y7
+	VMOVUPS    Y7, 1408(DI)
+	VMULPS     mfour<>+0(SB), Y5, Y7
+	VADDPS     Y3, Y1, Y1
+	VSUBPS     Y1, Y7, Y1
+	VMOVUPS    Y1, 1600(DI)
+	VSUBPS     Y6, Y2, Y1
+	VMULPS     two<>+0(SB), Y6, Y2
+	VSUBPS     Y2, Y4, Y2
+	VMULPS     two<>+0(SB), Y2, Y2
+	VADDPS     Y2, Y1, Y1
+	VMOVUPS    Y1, 1792(DI)
+	VADDPS     Y3, Y5, Y1
+	VMOVUPS    Y1, 1984(DI)
+	VMOVUPS    Y6, 2176(DI)
+	ADDQ       CX, AX
+	VANDPS     (AX), Y0, Y1
+	VANDPS     (AX)(DX*1), Y0, Y2
+	VANDPS     (AX)(DX*2), Y0, Y3
+	VANDPS     (AX)(BX*1), Y0, Y4
+	VANDPS     (AX)(DX*4), Y0, Y5
+	VANDPS     (AX)(SI*1), Y0, Y6
+	VADDPS     Y3, Y2, Y7
+	VSUBPS     Y3, Y2, Y2
+	VADDPS     Y5, Y4, Y3
+	VSUBPS     Y5, Y4, Y4
+	VADDPS     Y7, Y1, Y5
+	VMULPS     four<>+0(SB), Y1, Y7
+	VMOVUPS    Y7, 1248(DI)
+	VSUBPS     Y2, Y6, Y7
+	VMULPS     four<>+0(SB), Y7, Y7
+	VMULPS     two<>+0(SB), Y4, Y8
+	VSUBPS     Y8, Y7, Y7
+	VMOVUPS    Y7, 1440(DI)
+	VMULPS     mfour<>+0(SB), Y5, Y7
+	VADDPS     Y3, Y1, Y1
+	VSUBPS     Y1, Y7, Y1
+	VMOVUPS    Y1, 1632(DI)
+	VSUBPS     Y6, Y2, Y1
+	VMULPS     two<>+0(SB), Y6, Y2
+	VSUBPS     Y2, Y4, Y2
+	VMULPS     two<>+0(SB), Y2, Y2
+	VADDPS     Y2, Y1, Y1
+	VMOVUPS    Y1, 1824(DI)
+	VADDPS     Y3, Y5, Y1
+	VMOVUPS    Y1, 2016(DI)
+	VMOVUPS    Y6, 2208(DI)
+	ADDQ       CX, AX
+	VANDPS     (AX), Y0, Y1
+	VANDPS     (AX)(DX*1), Y0, Y2
+	VANDPS     (AX)(DX*2), Y0, Y3
+	VANDPS     (AX)(BX*1), Y0, Y4
+	VANDPS     (AX)(DX*4), Y0, Y5
+	VANDPS     (AX)(SI*1), Y0, Y6
+	VADDPS     Y3, Y2, Y7
+	VSUBPS     Y3, Y2, Y2
+	VADDPS     Y5, Y4, Y3
+	VSUBPS     Y5, Y4, Y4
+	VADDPS     Y7, Y1, Y5
+	VMULPS     four<>+0(SB), Y1, Y7
+	VMOVUPS    Y7, 1280(DI)
+	VSUBPS     Y2, Y6, Y7
+	VMULPS     four<>+0(SB), Y7, Y7
+	VMULPS     two<>+0(SB), Y4, Y8
+	VSUBPS     Y8, Y7, Y7
+	VMOVUPS    Y7, 1472(DI)
+	VMULPS     mfour<>+0(SB), Y5, Y7
+	VADDPS     Y3, Y1, Y1
+	VSUBPS     Y1, Y7, Y1
+	VMOVUPS    Y1, 1664(DI)
+	VSUBPS     Y6, Y2, Y1
+	VMULPS     two<>+0(SB), Y6, Y2
+	VSUBPS     Y2, Y4, Y2
+	VMULPS     two<>+0(SB), Y2, Y2
+	VADDPS     Y2, Y1, Y1
+	VMOVUPS    Y1, 1856(DI)
+	VADDPS     Y3, Y5, Y1
+	VMOVUPS    Y1, 2048(DI)
+	VMOVUPS    Y6, 2240(DI)
+	ADDQ       CX, AX
+	VANDPS     (AX), Y0, Y1
+	VANDPS     (AX)(DX*1), Y0, Y2
+	VANDPS     (AX)(DX*2), Y0, Y3
+	VANDPS     (AX)(BX*1), Y0, Y4
+	VANDPS     (AX)(DX*4), Y0, Y5
+	VANDPS     (AX)(SI*1), Y0, Y0
+	VADDPS     Y3, Y2, Y6
+	VSUBPS     Y3, Y2, Y2
+	VADDPS     Y5, Y4, Y3
+	VSUBPS     Y5, Y4, Y4
+	VADDPS     Y6, Y1, Y5
+	VMULPS     four<>+0(SB), Y1, Y6
+	VMOVUPS    Y6, 1312(DI)
+	VSUBPS     Y2, Y0, Y6
+	VMULPS     four<>+0(SB), Y6, Y6
+	VMULPS     two<>+0(SB), Y4, Y7
+	VSUBPS     Y7, Y6, Y6
+	VMOVUPS    Y6, 1504(DI)
+	VMULPS     mfour<>+0(SB), Y5, Y6
+	VADDPS     Y3, Y1, Y1
+	VSUBPS     Y1, Y6, Y1
+	VMOVUPS    Y1, 1696(DI)
+	VSUBPS     Y0, Y2, Y1
+	VMULPS     two<>+0(SB), Y0, Y2
+	VSUBPS     Y2, Y4, Y2
+	VMULPS     two<>+0(SB), Y2, Y2
+	VADDPS     Y2, Y1, Y1
+	VMOVUPS    Y1, 1888(DI)
+	VADDPS     Y3, Y5, Y1
+	VMOVUPS    Y1, 2080(DI)
+	VMOVUPS    Y0, 2272(DI)
+	VMOVUPS    1920(DI), Y0
+	VMOVUPS    1952(DI), Y1
+	VMOVUPS    1984(DI), Y2
+	VMOVUPS    2016(DI), Y3
+	VMOVUPS    2048(DI), Y4
+	VMOVUPS    2080(DI), Y5
+	VADDPS     Y2, Y1, Y6
+	VSUBPS     Y2, Y1, Y1
+	VADDPS     Y4, Y3, Y2
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y0, Y4
+	VMULPS     four<>+0(SB), Y0, Y6
+	VMOVUPS    768(DI), Y7
+	VPERM2F128 $0x21, Y6, Y7, Y7
+	VMOVUPS    Y6, 768(DI)
+	VMOVUPS    Y7, (DI)
+	VSUBPS     Y1, Y5, Y6
+	VMULPS     four<>+0(SB), Y6, Y6
+	VMULPS     two<>+0(SB), Y3, Y7
+	VSUBPS     Y7, Y6, Y6
+	VMOVUPS    800(DI), Y7
+	VPERM2F128 $0x21, Y6, Y7, Y7
+	VMOVUPS    Y6, 800(DI)
+	VMOVUPS    Y7, 32(DI)
+	VMULPS     mfour<>+0(SB), Y4, Y6
+	VADDPS     Y2, Y0, Y0
+	VSUBPS     Y0, Y6, Y0
+	VMOVUPS    832(DI), Y6
+	VPERM2F128 $0x21, Y0, Y6, Y6
+	VMOVUPS    Y0, 832(DI)
+	VMOVUPS    Y6, 64(DI)
+	VSUBPS     Y5, Y1, Y0
+	VMULPS     two<>+0(SB), Y5, Y1
+	VSUBPS     Y1, Y3, Y1
+	VMULPS     two<>+0(SB), Y1, Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    864(DI), Y1
+	VPERM2F128 $0x21, Y0, Y1, Y1
+	VMOVUPS    Y0, 864(DI)
+	VMOVUPS    Y1, 96(DI)
+	VADDPS     Y2, Y4, Y0
+	VMOVUPS    896(DI), Y1
+	VPERM2F128 $0x21, Y0, Y1, Y1
+	VMOVUPS    Y0, 896(DI)
+	VMOVUPS    Y1, 128(DI)
+	VMOVUPS    928(DI), Y0
+	VPERM2F128 $0x21, Y5, Y0, Y0
+	VMOVUPS    Y5, 928(DI)
+	VMOVUPS    Y0, 160(DI)
+	VMOVUPS    2112(DI), Y0
+	VMOVUPS    2144(DI), Y1
+	VMOVUPS    2176(DI), Y2
+	VMOVUPS    2208(DI), Y3
+	VMOVUPS    2240(DI), Y4
+	VMOVUPS    2272(DI), Y5
+	VADDPS     Y2, Y1, Y6
+	VSUBPS     Y2, Y1, Y1
+	VADDPS     Y4, Y3, Y2
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y0, Y4
+	VMULPS     four<>+0(SB), Y0, Y6
+	VMOVUPS    960(DI), Y7
+	VPERM2F128 $0x21, Y6, Y7, Y7
+	VMOVUPS    Y6, 960(DI)
+	VMOVUPS    Y7, 192(DI)
+	VSUBPS     Y1, Y5, Y6
+	VMULPS     four<>+0(SB), Y6, Y6
+	VMULPS     two<>+0(SB), Y3, Y7
+	VSUBPS     Y7, Y6, Y6
+	VMOVUPS    992(DI), Y7
+	VPERM2F128 $0x21, Y6, Y7, Y7
+	VMOVUPS    Y6, 992(DI)
+	VMOVUPS    Y7, 224(DI)
+	VMULPS     mfour<>+0(SB), Y4, Y6
+	VADDPS     Y2, Y0, Y0
+	VSUBPS     Y0, Y6, Y0
+	VMOVUPS    1024(DI), Y6
+	VPERM2F128 $0x21, Y0, Y6, Y6
+	VMOVUPS    Y0, 1024(DI)
+	VMOVUPS    Y6, 256(DI)
+	VSUBPS     Y5, Y1, Y0
+	VMULPS     two<>+0(SB), Y5, Y1
+	VSUBPS     Y1, Y3, Y1
+	VMULPS     two<>+0(SB), Y1, Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    1056(DI), Y1
+	VPERM2F128 $0x21, Y0, Y1, Y1
+	VMOVUPS    Y0, 1056(DI)
+	VMOVUPS    Y1, 288(DI)
+	VADDPS     Y2, Y4, Y0
+	VMOVUPS    1088(DI), Y1
+	VPERM2F128 $0x21, Y0, Y1, Y1
+	VMOVUPS    Y0, 1088(DI)
+	VMOVUPS    Y1, 320(DI)
+	VMOVUPS    1120(DI), Y0
+	VPERM2F128 $0x21, Y5, Y0, Y0
+	VMOVUPS    Y5, 1120(DI)
+	VMOVUPS    Y0, 352(DI)
+	VMOVUPS    1152(DI), Y0
+	VMOVUPS    1184(DI), Y1
+	VMOVUPS    1216(DI), Y2
+	VMOVUPS    1248(DI), Y3
+	VMOVUPS    1280(DI), Y4
+	VMOVUPS    1312(DI), Y5
+	VADDPS     Y2, Y1, Y6
+	VSUBPS     Y2, Y1, Y1
+	VADDPS     Y4, Y3, Y2
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y0, Y4
+	VMULPS     four<>+0(SB), Y0, Y6
+	VMOVUPS    (DI), Y7
+	VADDPS     Y7, Y6, Y6
+	VMOVUPS    Y6, (DI)
+	VSUBPS     Y1, Y5, Y6
+	VMULPS     four<>+0(SB), Y6, Y6
+	VMULPS     two<>+0(SB), Y3, Y7
+	VSUBPS     Y7, Y6, Y6
+	VMOVUPS    32(DI), Y7
+	VADDPS     Y7, Y6, Y6
+	VMOVUPS    Y6, 32(DI)
+	VMULPS     mfour<>+0(SB), Y4, Y6
+	VADDPS     Y2, Y0, Y0
+	VSUBPS     Y0, Y6, Y0
+	VMOVUPS    64(DI), Y6
+	VADDPS     Y6, Y0, Y0
+	VMOVUPS    Y0, 64(DI)
+	VSUBPS     Y5, Y1, Y0
+	VMULPS     two<>+0(SB), Y5, Y1
+	VSUBPS     Y1, Y3, Y1
+	VMULPS     two<>+0(SB), Y1, Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    96(DI), Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    Y0, 96(DI)
+	VADDPS     Y2, Y4, Y0
+	VMOVUPS    128(DI), Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    Y0, 128(DI)
+	VMOVUPS    160(DI), Y0
+	VADDPS     Y0, Y5, Y0
+	VMOVUPS    Y0, 160(DI)
+	VMOVUPS    1344(DI), Y0
+	VMOVUPS    1376(DI), Y1
+	VMOVUPS    1408(DI), Y2
+	VMOVUPS    1440(DI), Y3
+	VMOVUPS    1472(DI), Y4
+	VMOVUPS    1504(DI), Y5
+	VADDPS     Y2, Y1, Y6
+	VSUBPS     Y2, Y1, Y1
+	VADDPS     Y4, Y3, Y2
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y0, Y4
+	VMULPS     four<>+0(SB), Y0, Y6
+	VMOVUPS    192(DI), Y7
+	VADDPS     Y7, Y6, Y6
+	VMOVUPS    Y6, 192(DI)
+	VSUBPS     Y1, Y5, Y6
+	VMULPS     four<>+0(SB), Y6, Y6
+	VMULPS     two<>+0(SB), Y3, Y7
+	VSUBPS     Y7, Y6, Y6
+	VMOVUPS    224(DI), Y7
+	VADDPS     Y7, Y6, Y6
+	VMOVUPS    Y6, 224(DI)
+	VMULPS     mfour<>+0(SB), Y4, Y6
+	VADDPS     Y2, Y0, Y0
+	VSUBPS     Y0, Y6, Y0
+	VMOVUPS    256(DI), Y6
+	VADDPS     Y6, Y0, Y0
+	VMOVUPS    Y0, 256(DI)
+	VSUBPS     Y5, Y1, Y0
+	VMULPS     two<>+0(SB), Y5, Y1
+	VSUBPS     Y1, Y3, Y1
+	VMULPS     two<>+0(SB), Y1, Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    288(DI), Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    Y0, 288(DI)
+	VADDPS     Y2, Y4, Y0
+	VMOVUPS    320(DI), Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    Y0, 320(DI)
+	VMOVUPS    352(DI), Y0
+	VADDPS     Y0, Y5, Y0
+	VMOVUPS    Y0, 352(DI)
+	VMOVUPS    1536(DI), Y0
+	VMOVUPS    1568(DI), Y1
+	VMOVUPS    1600(DI), Y2
+	VMOVUPS    1632(DI), Y3
+	VMOVUPS    1664(DI), Y4
+	VMOVUPS    1696(DI), Y5
+	VADDPS     Y2, Y1, Y6
+	VSUBPS     Y2, Y1, Y1
+	VADDPS     Y4, Y3, Y2
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y0, Y4
+	VMULPS     four<>+0(SB), Y0, Y6
+	VMOVUPS    Y6, 384(DI)
+	VSUBPS     Y1, Y5, Y6
+	VMULPS     four<>+0(SB), Y6, Y6
+	VMULPS     two<>+0(SB), Y3, Y7
+	VSUBPS     Y7, Y6, Y6
+	VMOVUPS    Y6, 416(DI)
+	VMULPS     mfour<>+0(SB), Y4, Y6
+	VADDPS     Y2, Y0, Y0
+	VSUBPS     Y0, Y6, Y0
+	VMOVUPS    Y0, 448(DI)
+	VSUBPS     Y5, Y1, Y0
+	VMULPS     two<>+0(SB), Y5, Y1
+	VSUBPS     Y1, Y3, Y1
+	VMULPS     two<>+0(SB), Y1, Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    Y0, 480(DI)
+	VADDPS     Y2, Y4, Y0
+	VMOVUPS    Y0, 512(DI)
+	VMOVUPS    Y5, 544(DI)
+	VMOVUPS    1728(DI), Y0
+	VMOVUPS    1760(DI), Y1
+	VMOVUPS    1792(DI), Y2
+	VMOVUPS    1824(DI), Y3
+	VMOVUPS    1856(DI), Y4
+	VMOVUPS    1888(DI), Y5
+	VADDPS     Y2, Y1, Y6
+	VSUBPS     Y2, Y1, Y1
+	VADDPS     Y4, Y3, Y2
+	VSUBPS     Y4, Y3, Y3
+	VADDPS     Y6, Y0, Y4
+	VMULPS     four<>+0(SB), Y0, Y6
+	VMOVUPS    Y6, 576(DI)
+	VSUBPS     Y1, Y5, Y6
+	VMULPS     four<>+0(SB), Y6, Y6
+	VMULPS     two<>+0(SB), Y3, Y7
+	VSUBPS     Y7, Y6, Y6
+	VMOVUPS    Y6, 608(DI)
+	VMULPS     mfour<>+0(SB), Y4, Y6
+	VADDPS     Y2, Y0, Y0
+	VSUBPS     Y0, Y6, Y0
+	VMOVUPS    Y0, 640(DI)
+	VSUBPS     Y5, Y1, Y0
+	VMULPS     two<>+0(SB), Y5, Y1
+	VSUBPS     Y1, Y3, Y1
+	VMULPS     two<>+0(SB), Y1, Y1
+	VADDPS     Y1, Y0, Y0
+	VMOVUPS    Y0, 672(DI)
+	VADDPS     Y2, Y4, Y0
+	VMOVUPS    Y0, 704(DI)
+	VMOVUPS    Y5, 736(DI)
+	VMOVUPS    160(DI), Y0
+	VPSLLDQ    $0x04, Y0, Y0
+	VMOVUPS    (DI), Y1
+	VPSRLDQ    $0x04, Y1, Y1
+	VMOVUPS    32(DI), Y2
+	VADDPS     Y0, Y2, Y0
+	VMOVUPS    64(DI), Y2
+	VMOVUPS    96(DI), Y3
+	VMOVUPS    128(DI), Y4
+	VADDPS     Y1, Y4, Y1
+	VMOVUPS    unperm4<>+0(SB), Y4
+	VPERMPS    Y0, Y4, Y0
+	VPERMPS    Y2, Y4, Y2
+	VPERMPS    Y3, Y4, Y3
+	VPERMPS    Y1, Y4, Y1
+	VUNPCKLPS  Y2, Y0, Y4
+	VUNPCKHPS  Y2, Y0, Y0
+	VUNPCKLPS  Y1, Y3, Y2
+	VUNPCKHPS  Y1, Y3, Y1
+	VUNPCKLPD  Y2, Y4, Y3
+	VUNPCKHPD  Y2, Y4, Y2
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y0
+	MOVQ       dx_base+0(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x03, CX
+	DECQ       CX
+	MOVQ       CX, DX
+	IMULQ      w+64(FP), DX
+	LEAQ       (AX)(DX*4), AX
+	CMPQ       CX, $0x00
+	JL         inT4p_skip0_0
+	CMPQ       CX, h+56(FP)
+	JGE        inT4p_skip0_0
+	MOVQ       mask_base+80(FP), CX
+	VMOVUPS    (CX), Y1
+	VMASKMOVPS Y3, Y1, (AX)
+	CMPQ       w+64(FP), $0x08
+	JLE        inT4p_h0_0
+	VMOVUPS    32(CX), Y1
+	VMASKMOVPS Y2, Y1, 32(AX)
+
+inT4p_h0_0:
+inT4p_skip0_0:
+	MOVQ       dx_base+0(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x03, CX
+	ADDQ       $0x03, CX
+	MOVQ       CX, DX
+	IMULQ      w+64(FP), DX
+	LEAQ       (AX)(DX*4), AX
+	CMPQ       CX, $0x00
+	JL         inT4p_skip0_1
+	CMPQ       CX, h+56(FP)
+	JGE        inT4p_skip0_1
+	MOVQ       mask_base+80(FP), CX
+	VMOVUPS    (CX), Y1
+	VMASKMOVPS Y4, Y1, (AX)
+	CMPQ       w+64(FP), $0x08
+	JLE        inT4p_h0_1
+	VMOVUPS    32(CX), Y1
+	VMASKMOVPS Y0, Y1, 32(AX)
+
+inT4p_h0_1:
+inT4p_skip0_1:
+	VMOVUPS    352(DI), Y0
+	VPSLLDQ    $0x04, Y0, Y0
+	VMOVUPS    192(DI), Y1
+	VPSRLDQ    $0x04, Y1, Y1
+	VMOVUPS    224(DI), Y2
+	VADDPS     Y0, Y2, Y0
+	VMOVUPS    256(DI), Y2
+	VMOVUPS    288(DI), Y3
+	VMOVUPS    320(DI), Y4
+	VADDPS     Y1, Y4, Y1
+	VMOVUPS    unperm4<>+0(SB), Y4
+	VPERMPS    Y0, Y4, Y0
+	VPERMPS    Y2, Y4, Y2
+	VPERMPS    Y3, Y4, Y3
+	VPERMPS    Y1, Y4, Y1
+	VUNPCKLPS  Y2, Y0, Y4
+	VUNPCKHPS  Y2, Y0, Y0
+	VUNPCKLPS  Y1, Y3, Y2
+	VUNPCKHPS  Y1, Y3, Y1
+	VUNPCKLPD  Y2, Y4, Y3
+	VUNPCKHPD  Y2, Y4, Y2
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y0
+	MOVQ       dx_base+0(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x03, CX
+	MOVQ       CX, DX
+	IMULQ      w+64(FP), DX
+	LEAQ       (AX)(DX*4), AX
+	CMPQ       CX, $0x00
+	JL         inT4p_skip1_0
+	CMPQ       CX, h+56(FP)
+	JGE        inT4p_skip1_0
+	MOVQ       mask_base+80(FP), CX
+	VMOVUPS    (CX), Y1
+	VMASKMOVPS Y3, Y1, (AX)
+	CMPQ       w+64(FP), $0x08
+	JLE        inT4p_h1_0
+	VMOVUPS    32(CX), Y1
+	VMASKMOVPS Y2, Y1, 32(AX)
+
+inT4p_h1_0:
+inT4p_skip1_0:
+	MOVQ       dx_base+0(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x03, CX
+	ADDQ       $0x04, CX
+	MOVQ       CX, DX
+	IMULQ      w+64(FP), DX
+	LEAQ       (AX)(DX*4), AX
+	CMPQ       CX, $0x00
+	JL         inT4p_skip1_1
+	CMPQ       CX, h+56(FP)
+	JGE        inT4p_skip1_1
+	MOVQ       mask_base+80(FP), CX
+	VMOVUPS    (CX), Y1
+	VMASKMOVPS Y4, Y1, (AX)
+	CMPQ       w+64(FP), $0x08
+	JLE        inT4p_h1_1
+	VMOVUPS    32(CX), Y1
+	VMASKMOVPS Y0, Y1, 32(AX)
+
+inT4p_h1_1:
+inT4p_skip1_1:
+	VMOVUPS    544(DI), Y0
+	VPSLLDQ    $0x04, Y0, Y0
+	VMOVUPS    384(DI), Y1
+	VPSRLDQ    $0x04, Y1, Y1
+	VMOVUPS    416(DI), Y2
+	VADDPS     Y0, Y2, Y0
+	VMOVUPS    448(DI), Y2
+	VMOVUPS    480(DI), Y3
+	VMOVUPS    512(DI), Y4
+	VADDPS     Y1, Y4, Y1
+	VMOVUPS    unperm4<>+0(SB), Y4
+	VPERMPS    Y0, Y4, Y0
+	VPERMPS    Y2, Y4, Y2
+	VPERMPS    Y3, Y4, Y3
+	VPERMPS    Y1, Y4, Y1
+	VUNPCKLPS  Y2, Y0, Y4
+	VUNPCKHPS  Y2, Y0, Y0
+	VUNPCKLPS  Y1, Y3, Y2
+	VUNPCKHPS  Y1, Y3, Y1
+	VUNPCKLPD  Y2, Y4, Y3
+	VUNPCKHPD  Y2, Y4, Y2
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y0
+	MOVQ       dx_base+0(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x03, CX
+	ADDQ       $0x01, CX
+	MOVQ       CX, DX
+	IMULQ      w+64(FP), DX
+	LEAQ       (AX)(DX*4), AX
+	CMPQ       CX, $0x00
+	JL         inT4p_skip2_0
+	CMPQ       CX, h+56(FP)
+	JGE        inT4p_skip2_0
+	MOVQ       mask_base+80(FP), CX
+	VMOVUPS    (CX), Y1
+	VMASKMOVPS Y3, Y1, (AX)
+	CMPQ       w+64(FP), $0x08
+	JLE        inT4p_h2_0
+	VMOVUPS    32(CX), Y1
+	VMASKMOVPS Y2, Y1, 32(AX)
+
+inT4p_h2_0:
+inT4p_skip2_0:
+	MOVQ       dx_base+0(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x03, CX
+	ADDQ       $0x05, CX
+	MOVQ       CX, DX
+	IMULQ      w+64(FP), DX
+	LEAQ       (AX)(DX*4), AX
+	CMPQ       CX, $0x00
+	JL         inT4p_skip2_1
+	CMPQ       CX, h+56(FP)
+	JGE        inT4p_skip2_1
+	MOVQ       mask_base+80(FP), CX
+	VMOVUPS    (CX), Y1
+	VMASKMOVPS Y4, Y1, (AX)
+	CMPQ       w+64(FP), $0x08
+	JLE        inT4p_h2_1
+	VMOVUPS    32(CX), Y1
+	VMASKMOVPS Y0, Y1, 32(AX)
+
+inT4p_h2_1:
+inT4p_skip2_1:
+	VMOVUPS    736(DI), Y0
+	VPSLLDQ    $0x04, Y0, Y0
+	VMOVUPS    576(DI), Y1
+	VPSRLDQ    $0x04, Y1, Y1
+	VMOVUPS    608(DI), Y2
+	VADDPS     Y0, Y2, Y0
+	VMOVUPS    640(DI), Y2
+	VMOVUPS    672(DI), Y3
+	VMOVUPS    704(DI), Y4
+	VADDPS     Y1, Y4, Y1
+	VMOVUPS    unperm4<>+0(SB), Y4
+	VPERMPS    Y0, Y4, Y0
+	VPERMPS    Y2, Y4, Y2
+	VPERMPS    Y3, Y4, Y3
+	VPERMPS    Y1, Y4, Y1
+	VUNPCKLPS  Y2, Y0, Y4
+	VUNPCKHPS  Y2, Y0, Y0
+	VUNPCKLPS  Y1, Y3, Y2
+	VUNPCKHPS  Y1, Y3, Y1
+	VUNPCKLPD  Y2, Y4, Y3
+	VUNPCKHPD  Y2, Y4, Y2
+	VUNPCKLPD  Y1, Y0, Y4
+	VUNPCKHPD  Y1, Y0, Y0
+	MOVQ       dx_base+0(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x03, CX
+	ADDQ       $0x02, CX
+	MOVQ       CX, DX
+	IMULQ      w+64(FP), DX
+	LEAQ       (AX)(DX*4), AX
+	CMPQ       CX, $0x00
+	JL         inT4p_skip3_0
+	CMPQ       CX, h+56(FP)
+	JGE        inT4p_skip3_0
+	MOVQ       mask_base+80(FP), CX
+	VMOVUPS    (CX), Y1
+	VMASKMOVPS Y3, Y1, (AX)
+	CMPQ       w+64(FP), $0x08
+	JLE        inT4p_h3_0
+	VMOVUPS    32(CX), Y1
+	VMASKMOVPS Y2, Y1, 32(AX)
+
+inT4p_h3_0:
+inT4p_skip3_0:
+	MOVQ       dx_base+0(FP), AX
+	MOVQ       8(SP), CX
+	SHLQ       $0x03, CX
+	ADDQ       $0x06, CX
+	MOVQ       CX, DX
+	IMULQ      w+64(FP), DX
+	LEAQ       (AX)(DX*4), AX
+	CMPQ       CX, $0x00
+	JL         inT4p_skip3_1
+	CMPQ       CX, h+56(FP)
+	JGE        inT4p_skip3_1
+	MOVQ       mask_base+80(FP), CX
+	VMOVUPS    (CX), Y1
+	VMASKMOVPS Y4, Y1, (AX)
+	CMPQ       w+64(FP), $0x08
+	JLE        inT4p_h3_1
+	VMOVUPS    32(CX), Y1
+	VMASKMOVPS Y0, Y1, 32(AX)
+
+inT4p_h3_1:
+inT4p_skip3_1:
+	INCQ 8(SP)
+	MOVQ 8(SP), AX
+	CMPQ AX, (SP)
+	JL   inT4p_u
 	VZEROUPPER
 	RET

@@ -26,3 +26,46 @@ func outT(dm []float32, ldm int, dy []float32, h int, w int, tw int, mask []int3
 //
 //go:noescape
 func inT(dx []float32, dv []float32, ldv int, h int, w int, tw int, mask []int32, tmp []float32)
+
+// in4 writes V = Bᵀ d B of F(4×4, 3×3) for every tile of the h×w plane x, tile (ty, tx) of row ξ at v[ξ·ldv + ty·tw + tx],
+// in whole blocks of eight tiles, using tmp for the plane split into column phases (see in4Go). Its pure-Go twin is in4Go.
+//
+//go:noescape
+func in4(v []float32, ldv int, x []float32, h int, w int, tw int, mask []int32, tmp []float32)
+
+// out4 writes Y = Aᵀ M A + bias of F(4×4, 3×3) for every tile into the h×w plane y, M's row ξ at m[ξ·ldm:]. Its pure-Go twin is out4Go.
+//
+//go:noescape
+func out4(y []float32, m []float32, ldm int, h int, w int, tw int, bias float32, mask []int32)
+
+// outT4 writes dM = A dY Aᵀ of F(4×4, 3×3) for every tile of the h×w plane dy, tile (ty, tx) of row ξ at dm[ξ·ldm + ty·tw + tx],
+// in whole blocks of eight tiles, using tmp for 24 vectors (see outT4Go). Its pure-Go twin is outT4Go.
+//
+//go:noescape
+func outT4(dm []float32, ldm int, dy []float32, h int, w int, tw int, mask []int32, tmp []float32)
+
+// inT4 writes into the h×w plane dx the overlap-added B dV Bᵀ of F(4×4, 3×3) for every tile, dV's row ξ at dv[ξ·ldv:];
+// tmp is scratch (see inT4Go). Its pure-Go twin is inT4Go.
+//
+//go:noescape
+func inT4(dx []float32, dv []float32, ldv int, h int, w int, tw int, mask []int32, tmp []float32)
+
+// in4p is in4 for planes with four tiles per tile row, two tile rows per vector (see in4Go). Its pure-Go twin is in4Go.
+//
+//go:noescape
+func in4p(v []float32, ldv int, x []float32, h int, w int, tw int, mask []int32, tmp []float32)
+
+// out4p is out4 for planes with four tiles per tile row, two tile rows per vector. Its pure-Go twin is out4Go.
+//
+//go:noescape
+func out4p(y []float32, m []float32, ldm int, h int, w int, tw int, bias float32, mask []int32)
+
+// outT4p is outT4 for planes with four tiles per tile row, two tile rows per vector. Its pure-Go twin is outT4Go.
+//
+//go:noescape
+func outT4p(dm []float32, ldm int, dy []float32, h int, w int, tw int, mask []int32, tmp []float32)
+
+// inT4p is inT4 for planes with four tiles per tile row, two tile rows per vector. Its pure-Go twin is inT4Go.
+//
+//go:noescape
+func inT4p(dx []float32, dv []float32, ldv int, h int, w int, tw int, mask []int32, tmp []float32)

@@ -30,17 +30,30 @@ func main() {
 	for i := 0; i < 8; i++ {
 		build.DATA(4*i, operand.U32(0x80000000))
 	}
+	globals4()
 	in()
 	out()
 	outT()
 	inT()
+	in4()
+	out4()
+	outT4()
+	inT4()
+	in4p()
+	out4p()
+	outT4p()
+	inT4p()
 	build.Generate()
 }
 
 func header(name, sig string, doc ...string) {
 	build.TEXT(name, attr.NOSPLIT, "func("+sig+")")
 	build.Pragma("noescape")
-	doc[len(doc)-1] += fmt.Sprintf(" Its pure-Go twin is %sGo.", name)
+	twin := name
+	if t, ok := sharedTwins[name]; ok {
+		twin = t
+	}
+	doc[len(doc)-1] += fmt.Sprintf(" Its pure-Go twin is %sGo.", twin)
 	build.Doc(doc...)
 }
 
