@@ -74,10 +74,18 @@ func TestTrainStepDoesNotAllocate(t *testing.T) {
 		ce.Forward(n.Forward(x, true), y)
 		n.Backward(ce.Backward())
 	}
-	for i := 0; i < 3; i++ {
-		step()
-	}
-	if a := testing.AllocsPerRun(10, step); a != 0 {
-		t.Fatalf("a training step allocates %v times", a)
+	// Forced Winograd too: this small input is below ConvAuto's threshold,
+	// and the layers share their temporaries, so a path that sizes them by
+	// len rather than cap would allocate at every layer.
+	for _, algo := range []nn.ConvAlgo{nn.ConvAuto, nn.ConvWinograd4, nn.ConvWinograd, nn.ConvIm2col} {
+		prev := nn.SetConvAlgo(algo)
+		for i := 0; i < 3; i++ {
+			step()
+		}
+		a := testing.AllocsPerRun(10, step)
+		nn.SetConvAlgo(prev)
+		if a != 0 {
+			t.Errorf("%v: a training step allocates %v times", algo, a)
+		}
 	}
 }

@@ -24,9 +24,7 @@ type Conv2d struct {
 	x     *tensor.Tensor
 	y, dx *tensor.Tensor
 	dxs   [1]*tensor.Tensor
-	cols  [][]float32 // per-worker im2col buffers
-	dcols [][]float32
-	dws   [][]float32 // per-worker partial weight gradients
+	t     *convTemps // borrowed for the length of a Forward or Backward
 	dbs   [][]float32
 	gq    []float32
 
@@ -112,17 +110,18 @@ func (c *Conv2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	a := &c.call
 	c.y = ensure(c.y, a.n, c.OutC, ho, wo)
 	a.wq = c.EffectiveWeight()
-	c.winoOn = c.useWinograd(a.h, a.w)
+	c.t = getTemps()
+	c.winoOn = c.useWinograd(a.n, a.h, a.w)
 	if c.winoOn {
 		c.winoForward()
-		a.x = nil
-		return c.y
+	} else {
+		if !a.isDir {
+			c.t.cols = scratch(c.t.cols, parallel.Threads(), a.k*a.hw)
+		}
+		parallel.For(a.n, c.fwd)
 	}
-	if !a.isDir {
-		c.cols = scratch(c.cols, parallel.Threads(), a.k*a.hw)
-	}
-	parallel.For(a.n, c.fwd)
-	a.x = nil
+	putTemps(c.t)
+	c.t, a.x = nil, nil
 	return c.y
 }
 
@@ -134,7 +133,7 @@ func (c *Conv2d) forwardImages(lo, hi, wk int) {
 		yi := c.y.Data[i*a.outSz : (i+1)*a.outSz]
 		col := xi
 		if !a.isDir {
-			col = c.cols[wk]
+			col = c.t.cols[wk]
 			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 		}
 		gemm.Sgemm(false, false, c.OutC, a.hw, a.k, 1, a.wq, a.k, col, a.hw, 0, yi, a.hw)
@@ -176,13 +175,15 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 		}
 		gw = c.gq
 	}
+	c.t = getTemps()
 	if c.winoOn {
 		c.winoBackward()
-		c.wg.plan.TransformWeightsT(gw, c.wg.du, c.OutC, c.InC)
+		c.wg.plan.TransformWeightsT(gw, c.t.du, c.OutC, c.InC)
 	} else {
 		c.im2colBackward(gw, workers, used)
 	}
-	a.dy = nil
+	putTemps(c.t)
+	c.t, a.dy = nil, nil
 	if c.Quant != nil {
 		c.Quant.Backward(c.Weight.Data.Data, c.gq, c.Weight.Grad.Data)
 	}
@@ -209,11 +210,11 @@ func (c *Conv2d) im2colBackward(gw []float32, workers, used int) {
 	case a.same && needDx:
 		// im2col(dY) reuses the buffer of im2col(X) once the weight
 		// gradient has read it: one buffer less in L2.
-		c.cols = scratch(c.cols, workers, max(a.k, a.kT)*a.hw)
+		c.t.cols = scratch(c.t.cols, workers, max(a.k, a.kT)*a.hw)
 	case !a.isDir:
-		c.cols = scratch(c.cols, workers, a.k*a.hw)
+		c.t.cols = scratch(c.t.cols, workers, a.k*a.hw)
 		if needDx {
-			c.dcols = scratch(c.dcols, workers, a.k*a.hw)
+			c.t.dcols = scratch(c.t.dcols, workers, a.k*a.hw)
 		}
 	}
 	if needDx && a.same {
@@ -222,23 +223,23 @@ func (c *Conv2d) im2colBackward(gw []float32, workers, used int) {
 		}
 		flipKernel(a.wq, c.wflip, c.OutC, c.InC, c.KH, c.KW)
 	}
-	c.dws = scratch(c.dws, workers, c.OutC*a.k)
+	c.t.dws = scratch(c.t.dws, workers, c.OutC*a.k)
 	for wk := 0; wk < used; wk++ {
-		clear(c.dws[wk])
+		clear(c.t.dws[wk])
 	}
 	parallel.For(a.n, c.bwd)
 	// Reduce the per-worker partials in a fixed order so that a run is
 	// bit-reproducible for a given thread count.
-	copy(gw, c.dws[0])
+	copy(gw, c.t.dws[0])
 	for wk := 1; wk < used; wk++ {
-		vec.Add(gw, gw, c.dws[wk], false)
+		vec.Add(gw, gw, c.t.dws[wk], false)
 	}
 }
 
 func (c *Conv2d) backwardImages(lo, hi, wk int) {
 	a := &c.call
 	x, dy := a.x, a.dy
-	dw := c.dws[wk]
+	dw := c.t.dws[wk]
 	hw := a.hw
 	for i := lo; i < hi; i++ {
 		xi := x.Data[i*a.inSz : (i+1)*a.inSz]
@@ -255,7 +256,7 @@ func (c *Conv2d) backwardImages(lo, hi, wk int) {
 				gemm.Sgemm(true, false, a.k, hw, c.OutC, 1, a.wq, a.k, dyi, hw, 0, dxi, hw)
 			}
 		case a.same:
-			col := c.cols[wk][:a.k*hw]
+			col := c.t.cols[wk][:a.k*hw]
 			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, 1, c.Pad, a.h, a.w)
 			gemm.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, col, hw, 1, dw, a.k)
 			if a.needDx {
@@ -264,11 +265,11 @@ func (c *Conv2d) backwardImages(lo, hi, wk int) {
 				gemm.Sgemm(false, false, c.InC, hw, a.kT, 1, c.wflip, a.kT, dcol, hw, 0, dxi, hw)
 			}
 		default:
-			col := c.cols[wk]
+			col := c.t.cols[wk]
 			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 			gemm.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, col, hw, 1, dw, a.k)
 			if a.needDx {
-				dcol := c.dcols[wk]
+				dcol := c.t.dcols[wk]
 				gemm.Sgemm(true, false, a.k, hw, c.OutC, 1, a.wq, a.k, dyi, hw, 0, dcol, hw)
 				col2im(dcol, dxi, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 			}

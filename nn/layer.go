@@ -10,7 +10,11 @@
 // one activation feeds several layers.
 package nn
 
-import "github.com/tnn-go/tnn/tensor"
+import (
+	"runtime"
+
+	"github.com/tnn-go/tnn/tensor"
+)
 
 // Layer is one node of a network.
 type Layer interface {
@@ -66,4 +70,38 @@ func scratch(bufs [][]float32, workers, n int) [][]float32 {
 		bufs[i] = bufs[i][:n]
 	}
 	return bufs
+}
+
+// convTemps holds the per-worker temporaries of one convolution call:
+// im2col columns, transformed Winograd tiles, partial weight gradients.
+// Layers run one after another, so instead of every Conv2d keeping its own
+// (tens of MB over a ResNet, which pushed a training run's peak memory past
+// PyTorch's), a call borrows a set from freeTemps and returns it: the set
+// grows to the largest layer's needs and is reused by all of them, while
+// calls that do run at once (two networks in two goroutines) get distinct
+// sets.
+type convTemps struct {
+	cols, dcols, dws  [][]float32
+	vs, ms, tmps, dus [][]float32
+	du                []float32
+}
+
+// freeTemps is a bounded free list rather than a sync.Pool, which the
+// collector would empty at every cycle (see gemm's workspaces).
+var freeTemps = make(chan *convTemps, 2*runtime.GOMAXPROCS(0)+4)
+
+func getTemps() *convTemps {
+	select {
+	case t := <-freeTemps:
+		return t
+	default:
+		return new(convTemps)
+	}
+}
+
+func putTemps(t *convTemps) {
+	select {
+	case freeTemps <- t:
+	default:
+	}
 }

@@ -95,7 +95,7 @@ const (
 
 // useWinograd reports whether the Forward about to run on an h×w input
 // takes the Winograd path, and records which one.
-func (c *Conv2d) useWinograd(h, w int) bool {
+func (c *Conv2d) useWinograd(n, h, w int) bool {
 	if c.KH != 3 || c.KW != 3 || c.Stride != 1 || c.Pad != 1 || h < 1 || w < 1 {
 		return false
 	}
@@ -106,7 +106,7 @@ func (c *Conv2d) useWinograd(h, w int) bool {
 	case ConvWinograd4:
 		m = 4
 	case ConvAuto:
-		m = autoWinoTile(c.InC, h, w)
+		m = autoWinoTile(c.InC, n, h, w)
 	}
 	if m == 0 {
 		return false
@@ -125,12 +125,19 @@ func (c *Conv2d) useWinograd(h, w int) bool {
 // ResNet and Fashion-MNIST shape from 7×7 up (1.0–1.6× per layer, forward
 // and backward, batch 128), so ConvAuto no longer picks F(2×2, 3×3);
 // SetConvAlgo(ConvWinograd) still does.
-func autoWinoTile(inC, h, w int) int {
-	if inC < winoMinInC || w < winoMinW {
+func autoWinoTile(inC, n, h, w int) int {
+	if inC < winoMinInC || w < winoMinW || n*((h+3)/4)*((w+3)/4) < winoMinCallTiles {
 		return 0
 	}
 	return 4
 }
+
+// winoMinCallTiles is the fewest tiles (over the whole batch) for which
+// ConvAuto takes Winograd. Each call transforms the weights anew and runs
+// 36 products, which a handful of tiles cannot amortise: at batch 1 a
+// resnet20 forward took 3.6 ms with F(4×4, 3×3) against 1.2 ms with im2col
+// (2 threads); from a few hundred tiles on, Winograd wins.
+const winoMinCallTiles = 256
 
 // ConvAuto picks Winograd from winoMinInC input channels and planes
 // winoMinW wide. With fewer channels the products are too thin for the
@@ -153,10 +160,6 @@ type winoState struct {
 	g, ld    int       // images per group, row stride of the transformed planes
 	vx, mx   int       // stride of ξ in V (InC rows of ld) and in M (OutC rows)
 	u        []float32 // rows × OutC × InC transformed weights of the last Forward
-	vs, ms   [][]float32
-	tmps     [][]float32
-	dus      [][]float32 // per-worker rows × OutC × InC weight gradients
-	du       []float32
 	fwd, bwd func(lo, hi, worker int)
 }
 
@@ -180,9 +183,9 @@ func (c *Conv2d) winoSetup(h, w int) *winoState {
 	}
 	s.vx, s.mx = oddLines(c.InC*s.ld), oddLines(c.OutC*s.ld)
 	workers := parallel.Threads()
-	s.vs = scratch(s.vs, workers, s.rows*s.vx)
-	s.ms = scratch(s.ms, workers, s.rows*s.mx)
-	s.tmps = scratch(s.tmps, workers, s.plan.ScratchLen())
+	c.t.vs = scratch(c.t.vs, workers, s.rows*s.vx)
+	c.t.ms = scratch(c.t.ms, workers, s.rows*s.mx)
+	c.t.tmps = scratch(c.t.tmps, workers, s.plan.ScratchLen())
 	if n := s.rows * c.OutC * c.InC; len(s.u) != n {
 		s.u = make([]float32, n)
 	}
@@ -221,13 +224,13 @@ func (c *Conv2d) winoIn(s *winoState, v, tmp, x []float32, i0, gn int) {
 func (c *Conv2d) winoForwardImages(lo, hi, wk int) {
 	a := &c.call
 	s := c.wg
-	v, m := s.vs[wk], s.ms[wk]
+	v, m := c.t.vs[wk], c.t.ms[wk]
 	t1, hw := s.plan.Tiles(), a.hw
 	oc, ic := c.OutC, c.InC
 	for i0 := lo; i0 < hi; i0 += s.g {
 		gn := min(s.g, hi-i0)
 		t := gn * t1
-		c.winoIn(s, v, s.tmps[wk], a.x.Data, i0, gn)
+		c.winoIn(s, v, c.t.tmps[wk], a.x.Data, i0, gn)
 		for xi := 0; xi < s.rows; xi++ {
 			gemm.Sgemm(false, false, oc, t, ic, 1, s.u[xi*oc*ic:], ic, v[xi*s.vx:], s.ld, 0, m[xi*s.mx:], s.ld)
 		}
@@ -249,38 +252,39 @@ func (c *Conv2d) winoBackward() {
 	s := c.winoSetup(a.h, a.w)
 	workers := parallel.Threads()
 	n := s.rows * c.OutC * c.InC
-	s.dus = scratch(s.dus, workers, n)
+	c.t.dus = scratch(c.t.dus, workers, n)
 	used := min(workers, a.n)
 	for wk := 0; wk < used; wk++ {
-		clear(s.dus[wk])
+		clear(c.t.dus[wk])
 	}
 	parallel.For(a.n, s.bwd)
 	// Reduce in a fixed order, as the im2col path does, so that a run is
 	// bit-reproducible for a given thread count.
-	if len(s.du) != n {
-		s.du = make([]float32, n)
+	if cap(c.t.du) < n {
+		c.t.du = make([]float32, n)
 	}
-	copy(s.du, s.dus[0])
+	c.t.du = c.t.du[:n]
+	copy(c.t.du, c.t.dus[0])
 	for wk := 1; wk < used; wk++ {
-		vec.Add(s.du, s.du, s.dus[wk], false)
+		vec.Add(c.t.du, c.t.du, c.t.dus[wk], false)
 	}
 }
 
 func (c *Conv2d) winoBackwardImages(lo, hi, wk int) {
 	a := &c.call
 	s := c.wg
-	v, dm, du := s.vs[wk], s.ms[wk], s.dus[wk]
+	v, dm, du := c.t.vs[wk], c.t.ms[wk], c.t.dus[wk]
 	t1, hw := s.plan.Tiles(), a.hw
 	oc, ic := c.OutC, c.InC
 	for i0 := lo; i0 < hi; i0 += s.g {
 		gn := min(s.g, hi-i0)
 		t := gn * t1
-		c.winoIn(s, v, s.tmps[wk], a.x.Data, i0, gn)
+		c.winoIn(s, v, c.t.tmps[wk], a.x.Data, i0, gn)
 		for gi := 0; gi < gn; gi++ {
 			dyi := a.dy.Data[(i0+gi)*a.outSz:]
 			c.biasGrad(dyi, wk)
 			for o := 0; o < oc; o++ {
-				s.plan.OutT(dm[o*s.ld+gi*t1:], s.mx, dyi[o*hw:(o+1)*hw], s.tmps[wk])
+				s.plan.OutT(dm[o*s.ld+gi*t1:], s.mx, dyi[o*hw:(o+1)*hw], c.t.tmps[wk])
 			}
 		}
 		for xi := 0; xi < s.rows; xi++ {
@@ -297,7 +301,7 @@ func (c *Conv2d) winoBackwardImages(lo, hi, wk int) {
 		for gi := 0; gi < gn; gi++ {
 			dxi := c.dx.Data[(i0+gi)*a.inSz:]
 			for ch := 0; ch < ic; ch++ {
-				s.plan.InT(dxi[ch*hw:(ch+1)*hw], v[ch*s.ld+gi*t1:], s.vx, s.tmps[wk])
+				s.plan.InT(dxi[ch*hw:(ch+1)*hw], v[ch*s.ld+gi*t1:], s.vx, c.t.tmps[wk])
 			}
 		}
 	}
