@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +124,46 @@ func TestExportInferSummary(t *testing.T) {
 		if _, err := tnnDo(args...); err == nil {
 			t.Errorf("%v: no error", args)
 		}
+	}
+}
+
+// TestInferImageFolder runs tnn infer over a folder of images (the
+// validation split of an ImageNet-style layout), which are decoded, resized
+// and cropped to the model's input as batches are made, and checks that an
+// unreadable image stops it with one line naming the file.
+func TestInferImageFolder(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, class := range []string{"n01", "n02"} {
+		d := filepath.Join(dir, "val", class)
+		os.MkdirAll(d, 0o755)
+		for i := 0; i < 3; i++ {
+			img := image.NewRGBA(image.Rect(0, 0, 40+7*i, 30+5*i))
+			for j := range img.Pix {
+				img.Pix[j] = uint8(r.IntN(256))
+			}
+			var buf bytes.Buffer
+			if err := png.Encode(&buf, img); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(d, fmt.Sprintf("img%d.png", i)), buf.Bytes(), 0o644)
+		}
+	}
+	model := filepath.Join(dir, "model.tnn")
+	if _, err := tnnDo("export", "--random_init", "--arch", "resnet18b_fq_lq_tern_tex_2", "--dataset", "imagenet", "--out", model); err != nil {
+		t.Fatal(err)
+	}
+	out, err := tnnDo("infer", "--model", model, "--dataset", "imagenet", "--data_path", dir, "--batch_size", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "images=6 ") {
+		t.Errorf("want 6 images scored: %s", out)
+	}
+	bad := filepath.Join(dir, "val", "n02", "img1.png")
+	os.WriteFile(bad, []byte("not a png"), 0o644)
+	_, err = tnnDo("infer", "--model", model, "--dataset", "imagenet", "--data_path", dir)
+	if err == nil || !strings.Contains(err.Error(), "img1.png") {
+		t.Errorf("a corrupt image: got %v, want an error naming it", err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -68,15 +69,26 @@ Fashion-MNIST: see the README).`,
 			if dataset == "" {
 				return fmt.Errorf("%w: the model names no dataset; give --dataset", errDeploy)
 			}
-			ds, err := data.Load(dataset, dataPath, false)
+			s := m.Spec
+			// Image folders (imagenet, imagefolder) are decoded as batches
+			// are made, resized and cropped to the model's input, on every
+			// core; the other datasets are in memory already.
+			var opt data.Options
+			workers := 1
+			if data.IsImageFolder(dataset) {
+				opt.ImageSize, workers = s.H, runtime.GOMAXPROCS(0)
+			}
+			src, err := data.Open(dataset, dataPath, false, opt)
 			if err != nil {
 				return err
 			}
-			s := m.Spec
-			if ds.C != s.InC || ds.H != s.H || ds.W != s.W {
-				return fmt.Errorf("%w: %s images are %dx%dx%d, the model takes %dx%dx%d", errDeploy, dataset, ds.C, ds.H, ds.W, s.InC, s.H, s.W)
+			if c, h, w := src.Dims(); c != s.InC || h != s.H || w != s.W {
+				return fmt.Errorf("%w: %s images are %dx%dx%d, the model takes %dx%dx%d", errDeploy, dataset, c, h, w, s.InC, s.H, s.W)
 			}
-			loader := data.NewLoader(ds, data.LoaderConfig{BatchSize: batch, Norm: data.Norm{Mean: m.Norm.Mean, Std: m.Norm.Std}, Workers: 1})
+			if f, ok := src.(*data.ImageFolder); ok && len(f.ClassNames) > s.Classes {
+				return fmt.Errorf("%w: %s has %d classes, the model %d", errDeploy, dataPath, len(f.ClassNames), s.Classes)
+			}
+			loader := data.NewLoader(src, data.LoaderConfig{BatchSize: batch, Norm: data.Norm{Mean: m.Norm.Mean, Std: m.Norm.Std}, Workers: workers})
 			defer loader.Close()
 			loader.Start(0)
 			var top1, top5, n int
@@ -97,6 +109,9 @@ Fashion-MNIST: see the README).`,
 				top5 += nn.TopK(logits, b.Y, min(5, s.Classes))
 				n += len(b.Y)
 				loader.Release(b)
+			}
+			if err := loader.Err(); err != nil {
+				return err
 			}
 			if n == 0 {
 				return fmt.Errorf("%w: %s has no test images", errDeploy, dataset)
