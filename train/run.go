@@ -81,11 +81,15 @@ type Summary struct {
 	FinalTop5    float64 `json:"final_top5"`
 	FinalLoss    float64 `json:"final_loss"`
 	TrainImgPerS float64 `json:"train_img_per_s"`
+	// TrainSeconds sums the training time of every epoch, across resumes;
+	// WallSeconds is the time of the process that finished the run.
+	TrainSeconds float64 `json:"train_seconds"`
 	WallSeconds  float64 `json:"wall_seconds"`
 	Threads      int     `json:"threads"`
 	Seed         uint64  `json:"seed"`
 	TFactor      float64 `json:"tfactor"`
 	TEx          int     `json:"tex"`
+	RELScheme    string  `json:"rel_scheme,omitempty"` // with tex > 1
 	GOARCH       string  `json:"goarch"`
 }
 
@@ -556,6 +560,9 @@ func (s *session) summary(start time.Time) *Summary {
 	sum := &Summary{Arch: s.cfg.Arch, Dataset: s.cfg.Dataset, Epochs: len(h), TrainImages: s.train.Len(), TestImages: s.test.Len(),
 		BestTop1: s.info.BestTop1, WallSeconds: time.Since(start).Seconds(), Threads: parallel.Threads(),
 		Seed: s.cfg.ManualSeed, TFactor: s.cfg.TFactor, TEx: s.cfg.TEx, GOARCH: runtime.GOARCH}
+	if s.cfg.TEx > 1 {
+		sum.RELScheme = scheme(s.cfg.RELScheme)
+	}
 	if len(h) > 0 {
 		last := h[len(h)-1]
 		sum.FinalTop1, sum.FinalTop5, sum.FinalLoss = last.TestTop1, last.TestTop5, last.TestLoss
@@ -564,6 +571,7 @@ func (s *session) summary(start time.Time) *Summary {
 			imgs += e.ImgPerS * e.Seconds
 			secs += e.Seconds
 		}
+		sum.TrainSeconds = secs
 		if secs > 0 {
 			sum.TrainImgPerS = imgs / secs
 		}

@@ -273,8 +273,13 @@ func TestRELSchemes(t *testing.T) {
 	for _, s := range []string{"paper", "greedy", "optimal"} {
 		c := smallConfig(t, dataDir)
 		c.Epochs, c.TEx, c.RELScheme = 1, 2, s
-		if _, err := Run(context.Background(), c, ioDiscard{}); err != nil {
+		sum, err := Run(context.Background(), c, ioDiscard{})
+		if err != nil {
 			t.Fatalf("%s: %v", s, err)
+		}
+		js, err := os.ReadFile(filepath.Join(c.SavePath, "summary.json"))
+		if err != nil || sum.RELScheme != s || !strings.Contains(string(js), `"rel_scheme": "`+s+`"`) || sum.TrainSeconds <= 0 {
+			t.Errorf("%s: summary.json does not name the scheme (%v):\n%s", s, err, js)
 		}
 		log, err := os.ReadFile(filepath.Join(c.SavePath, "log_seed_5000.txt"))
 		if err != nil {
