@@ -298,36 +298,7 @@ func in4() {
 	z := zero()
 	perm := load(c4.perm)
 
-	// Zero rows: r = −1, and r = h … 4·th (tmp rows h+1 … 4·th+1).
-	zeroRow := func(row reg.GPVirtual, l string) {
-		n := build.GP64()
-		build.MOVQ(rowBM, n)
-		p := base("tmp")
-		build.IMULQ(n, row)
-		build.ADDQ(row, p)
-		build.Label(l)
-		build.SUBQ(operand.U8(32), n)
-		build.VMOVUPS(z, memi(p, n, 1, 0))
-		build.JNZ(operand.LabelRef(l))
-	}
-	t = build.GP64()
-	build.XORQ(t, t)
-	zeroRow(t, lbl("z0"))
-	t = param("h")
-	build.INCQ(t)
-	build.MOVQ(t, rM)
-	build.Label(lbl("zrows"))
-	t = build.GP64()
-	build.MOVQ(rM, t)
-	u := build.GP64()
-	build.MOVQ(thM, u)
-	build.SHLQ(operand.U8(2), u)
-	build.INCQ(u)
-	build.CMPQ(t, u)
-	build.JG(operand.LabelRef(lbl("split")))
-	zeroRow(t, lbl("z1"))
-	build.INCQ(rM)
-	build.JMP(operand.LabelRef(lbl("zrows")))
+	zeroPadRows(lbl, z, rowBM, thM, rM, 2)
 
 	// Split rows 0 … h−1.
 	build.Label(lbl("split"))

@@ -157,6 +157,43 @@ func inter(ev, od reg.VecVirtual) (lo, hi reg.VecVirtual) {
 // local is an 8-byte stack slot.
 func local() operand.Mem { return build.AllocLocal(8) }
 
+// zeroPadRows emits the loop that zeroes the rows of tmp a tile reads past
+// the plane: image row −1 (tmp row 0) and rows h … th<<shift (tmp rows
+// h+1 … (th<<shift)+1), th being the tile rows and 1<<shift the output
+// tile size; rowBM holds a tmp row's length in bytes and rM is scratch.
+// It ends by jumping to lbl("split").
+func zeroPadRows(lbl func(string) string, z reg.VecVirtual, rowBM, thM, rM operand.Mem, shift uint8) {
+	zeroRow := func(row reg.GPVirtual, l string) {
+		n := build.GP64()
+		build.MOVQ(rowBM, n)
+		p := base("tmp")
+		build.IMULQ(n, row)
+		build.ADDQ(row, p)
+		build.Label(l)
+		build.SUBQ(operand.U8(32), n)
+		build.VMOVUPS(z, memi(p, n, 1, 0))
+		build.JNZ(operand.LabelRef(l))
+	}
+	t := build.GP64()
+	build.XORQ(t, t)
+	zeroRow(t, lbl("z0"))
+	t = param("h")
+	build.INCQ(t)
+	build.MOVQ(t, rM)
+	build.Label(lbl("zrows"))
+	t = build.GP64()
+	build.MOVQ(rM, t)
+	u := build.GP64()
+	build.MOVQ(thM, u)
+	build.SHLQ(operand.U8(shift), u)
+	build.INCQ(u)
+	build.CMPQ(t, u)
+	build.JG(operand.LabelRef(lbl("split")))
+	zeroRow(t, lbl("z1"))
+	build.INCQ(rM)
+	build.JMP(operand.LabelRef(lbl("zrows")))
+}
+
 // in: V = Bᵀ d B. The plane's rows are first split into even and odd
 // columns in tmp (row r at (r+1)·2L floats: E[k] = x[2k], then O[k] =
 // x[2k−1], L = 8·nb + 8, zeros outside the plane), so that the four columns
@@ -184,36 +221,7 @@ func in() {
 	build.MOVQ(t, rowBM)
 	z := zero()
 
-	// Zero rows: r = −1, and r = h … 2·th (tmp rows h+1 … 2·th+1).
-	zeroRow := func(row reg.GPVirtual, l string) {
-		n := build.GP64()
-		build.MOVQ(rowBM, n)
-		p := base("tmp")
-		build.IMULQ(n, row)
-		build.ADDQ(row, p)
-		build.Label(l)
-		build.SUBQ(operand.U8(32), n)
-		build.VMOVUPS(z, memi(p, n, 1, 0))
-		build.JNZ(operand.LabelRef(l))
-	}
-	t = build.GP64()
-	build.XORQ(t, t)
-	zeroRow(t, lbl("z0"))
-	t = param("h")
-	build.INCQ(t)
-	build.MOVQ(t, rM)
-	build.Label(lbl("zrows"))
-	t = build.GP64()
-	build.MOVQ(rM, t)
-	u := build.GP64()
-	build.MOVQ(thM, u)
-	build.SHLQ(operand.U8(1), u)
-	build.INCQ(u)
-	build.CMPQ(t, u)
-	build.JG(operand.LabelRef(lbl("split")))
-	zeroRow(t, lbl("z1"))
-	build.INCQ(rM)
-	build.JMP(operand.LabelRef(lbl("zrows")))
+	zeroPadRows(lbl, z, rowBM, thM, rM, 1)
 
 	// Split rows 0 … h−1.
 	build.Label(lbl("split"))
