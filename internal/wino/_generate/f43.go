@@ -625,23 +625,7 @@ func inT4() {
 	build.MOVQ(operand.U32(0), tyM)
 
 	build.Label(lbl("ty"))
-	// Tile row th has no tiles: its dV reads as zero, through an all-zero
-	// mask over tile row 0's memory.
-	t = build.GP64()
-	build.MOVQ(tyM, t)
-	build.IMULQ(addr("tw"), t)
-	build.SHLQ(operand.U8(2), t)
-	allOnes := ymm()
-	build.VPCMPEQD(allOnes, allOnes, allOnes)
-	u := build.GP64()
-	build.MOVQ(tyM, u)
-	build.CMPQ(u, thM)
-	build.JL(operand.LabelRef(lbl("rowok")))
-	build.XORQ(t, t)
-	build.VPXOR(allOnes, allOnes, allOnes)
-	build.Label(lbl("rowok"))
-	build.MOVQ(t, offM)
-	build.VMOVUPS(allOnes, rowMask)
+	tileRowMask(lbl, tyM, thM, offM, rowMask)
 	build.MOVQ(operand.U32(0), bM)
 
 	build.Label(lbl("p1"))

@@ -157,6 +157,28 @@ func inter(ev, od reg.VecVirtual) (lo, hi reg.VecVirtual) {
 // local is an 8-byte stack slot.
 func local() operand.Mem { return build.AllocLocal(8) }
 
+// tileRowMask emits, for the adjoint input transforms, the byte offset of
+// tile row ty's dV into offM and an all-ones row mask into rowMask; the
+// extra tile row th has no tiles, so it reads as zero through an all-zero
+// mask over tile row 0's memory.
+func tileRowMask(lbl func(string) string, tyM, thM, offM, rowMask operand.Mem) {
+	t := build.GP64()
+	build.MOVQ(tyM, t)
+	build.IMULQ(addr("tw"), t)
+	build.SHLQ(operand.U8(2), t)
+	allOnes := ymm()
+	build.VPCMPEQD(allOnes, allOnes, allOnes)
+	u := build.GP64()
+	build.MOVQ(tyM, u)
+	build.CMPQ(u, thM)
+	build.JL(operand.LabelRef(lbl("rowok")))
+	build.XORQ(t, t)
+	build.VPXOR(allOnes, allOnes, allOnes)
+	build.Label(lbl("rowok"))
+	build.MOVQ(t, offM)
+	build.VMOVUPS(allOnes, rowMask)
+}
+
 // zeroPadRows emits the loop that zeroes the rows of tmp a tile reads past
 // the plane: image row −1 (tmp row 0) and rows h … th<<shift (tmp rows
 // h+1 … (th<<shift)+1), th being the tile rows and 1<<shift the output
@@ -354,16 +376,8 @@ func in() {
 			}
 		}
 	}
-	build.INCQ(bM)
-	t = build.GP64()
-	build.MOVQ(bM, t)
-	build.CMPQ(t, nbM)
-	build.JL(operand.LabelRef(lbl("b")))
-	build.INCQ(tyM)
-	t = build.GP64()
-	build.MOVQ(tyM, t)
-	build.CMPQ(t, thM)
-	build.JL(operand.LabelRef(lbl("ty")))
+	loopEnd(bM, nbM, lbl("b"), false)
+	loopEnd(tyM, thM, lbl("ty"), false)
 	build.VZEROUPPER()
 	build.RET()
 }
@@ -472,16 +486,8 @@ func out() {
 		build.Label(half)
 	}
 	build.Label(lbl("next"))
-	build.INCQ(bM)
-	t = build.GP64()
-	build.MOVQ(bM, t)
-	build.CMPQ(t, nbM)
-	build.JL(operand.LabelRef(lbl("b")))
-	build.INCQ(tyM)
-	t = build.GP64()
-	build.MOVQ(tyM, t)
-	build.CMPQ(t, thM)
-	build.JL(operand.LabelRef(lbl("ty")))
+	loopEnd(bM, nbM, lbl("b"), false)
+	loopEnd(tyM, thM, lbl("ty"), false)
 	build.VZEROUPPER()
 	build.RET()
 }
@@ -583,16 +589,8 @@ func outT() {
 			build.ADDQ(ld, dp)
 		}
 	}
-	build.INCQ(bM)
-	t = build.GP64()
-	build.MOVQ(bM, t)
-	build.CMPQ(t, nbM)
-	build.JL(operand.LabelRef(lbl("b")))
-	build.INCQ(tyM)
-	t = build.GP64()
-	build.MOVQ(tyM, t)
-	build.CMPQ(t, thM)
-	build.JL(operand.LabelRef(lbl("ty")))
+	loopEnd(bM, nbM, lbl("b"), false)
+	loopEnd(tyM, thM, lbl("ty"), false)
 	build.VZEROUPPER()
 	build.RET()
 }
@@ -634,23 +632,7 @@ func inT() {
 	build.MOVQ(operand.U32(0), tyM)
 
 	build.Label(lbl("ty"))
-	// Tile row th has no tiles: its dV reads as zero, through an all-zero
-	// mask over tile row 0's memory.
-	t = build.GP64()
-	build.MOVQ(tyM, t)
-	build.IMULQ(addr("tw"), t)
-	build.SHLQ(operand.U8(2), t)
-	allOnes := ymm()
-	build.VPCMPEQD(allOnes, allOnes, allOnes)
-	u := build.GP64()
-	build.MOVQ(tyM, u)
-	build.CMPQ(u, thM)
-	build.JL(operand.LabelRef(lbl("rowok")))
-	build.XORQ(t, t)
-	build.VPXOR(allOnes, allOnes, allOnes)
-	build.Label(lbl("rowok"))
-	build.MOVQ(t, offM)
-	build.VMOVUPS(allOnes, rowMask)
+	tileRowMask(lbl, tyM, thM, offM, rowMask)
 	build.MOVQ(operand.U32(0), bM)
 
 	build.Label(lbl("p1"))
@@ -721,11 +703,7 @@ func inT() {
 			}
 		}
 	}
-	build.INCQ(bM)
-	t = build.GP64()
-	build.MOVQ(bM, t)
-	build.CMPQ(t, nbM)
-	build.JL(operand.LabelRef(lbl("p1")))
+	loopEnd(bM, nbM, lbl("p1"), false)
 
 	for i := 0; i < 2; i++ {
 		skip := fmt.Sprintf("%s_skip%d", name, i)
@@ -793,11 +771,7 @@ func inT() {
 		build.JL(operand.LabelRef(loop))
 		build.Label(skip)
 	}
-	build.INCQ(tyM)
-	t = build.GP64()
-	build.MOVQ(tyM, t)
-	build.CMPQ(t, thM)
-	build.JLE(operand.LabelRef(lbl("ty")))
+	loopEnd(tyM, thM, lbl("ty"), true)
 	build.VZEROUPPER()
 	build.RET()
 }
