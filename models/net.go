@@ -7,7 +7,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tnn-go/tnn/internal/parallel"
 	"github.com/tnn-go/tnn/internal/rng"
+	"github.com/tnn-go/tnn/internal/vec"
 	"github.com/tnn-go/tnn/nn"
 	"github.com/tnn-go/tnn/tensor"
 	"github.com/tnn-go/tnn/ternary"
@@ -38,6 +40,29 @@ type Net struct {
 	consumers []int
 	seen      []int
 	params    []*nn.Param
+	sum       gradSum
+}
+
+// gradSum adds two gradients on every core. It is a field of the Net, with
+// its method value made once, so that a training step allocates nothing.
+type gradSum struct {
+	y, a, b []float32
+	run     func(lo, hi, worker int)
+}
+
+// gradSumBlock is the unit of work of gradSum: whole cache lines, and few
+// enough chunks that the pool's hand-off stays negligible.
+const gradSumBlock = 1 << 14
+
+func (s *gradSum) add(y, a, b []float32) {
+	s.y, s.a, s.b = y, a, b
+	parallel.For((len(y)+gradSumBlock-1)/gradSumBlock, s.run)
+	s.y, s.a, s.b = nil, nil, nil
+}
+
+func (s *gradSum) chunk(lo, hi, _ int) {
+	lo, hi = lo*gradSumBlock, min(hi*gradSumBlock, len(s.y))
+	vec.Add(s.y[lo:hi], s.a[lo:hi], s.b[lo:hi], false)
 }
 
 // Build instantiates a Spec.
@@ -64,6 +89,7 @@ func Build(s *Spec, o Options) (*Net, error) {
 	n.own = make([]*tensor.Tensor, k)
 	n.consumers = make([]int, k)
 	n.seen = make([]int, k)
+	n.sum.run = n.sum.chunk
 	for i, nd := range s.Nodes {
 		var q *ternary.Quantizer
 		if nd.Ternary {
@@ -217,21 +243,23 @@ func (n *Net) Backward(dlogits *tensor.Tensor) {
 			}
 			d := dxs[j]
 			n.seen[src]++
-			switch {
-			case n.consumers[src] == 1:
+			// The first gradient is only referenced: layers never write to
+			// the gradients they return once their Backward is over, so it
+			// holds until the second arrives and both go into the node's
+			// own buffer in one pass.
+			switch n.seen[src] {
+			case 1:
 				n.grads[src] = d
-			case n.seen[src] == 1:
+			case 2:
 				if n.own[src] == nil {
 					n.own[src] = tensor.New(d.Shape...)
 				}
 				n.own[src].Reshape(d.Shape...)
-				copy(n.own[src].Data, d.Data)
+				n.sum.add(n.own[src].Data, n.grads[src].Data, d.Data)
 				n.grads[src] = n.own[src]
 			default:
 				acc := n.grads[src].Data
-				for k, v := range d.Data {
-					acc[k] += v
-				}
+				n.sum.add(acc, acc, d.Data)
 			}
 		}
 	}
