@@ -15,6 +15,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
@@ -24,7 +25,35 @@ import (
 
 var signTbl operand.Mem
 
+// sets holds the kernel files besides the base one (wino_amd64.s), each
+// generated on its own with -set NAME so that its assembly and stubs live
+// in files of their own; a set's file registers its emitter in an init.
+var sets = map[string]func(){}
+
+// takeSet removes "-set NAME" from the command line, which avo parses
+// itself, and returns NAME ("base" without it).
+func takeSet() string {
+	for i, a := range os.Args {
+		if a == "-set" && i+1 < len(os.Args) {
+			s := os.Args[i+1]
+			os.Args = append(os.Args[:i], os.Args[i+2:]...)
+			return s
+		}
+	}
+	return "base"
+}
+
 func main() {
+	if set := takeSet(); set != "base" {
+		emit, ok := sets[set]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "_generate: unknown set %q\n", set)
+			os.Exit(2)
+		}
+		emit()
+		build.Generate()
+		return
+	}
 	build.ConstraintExpr("amd64,!noasm")
 	signTbl = build.GLOBL("signbit", attr.RODATA|attr.NOPTR)
 	for i := 0; i < 8; i++ {
