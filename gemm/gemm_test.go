@@ -51,7 +51,10 @@ func testSets() []*kernels {
 }
 
 func impls(t testing.TB) []impl {
-	out := []impl{{"Sgemm", Sgemm}}
+	// One Workspace across every shape, as a caller keeps it, so that its
+	// buffers are reused at sizes other than the ones they were grown for.
+	var ws Workspace
+	out := []impl{{"Sgemm", Sgemm}, {"Workspace.Sgemm", ws.Sgemm}}
 	for _, ks := range testSets() {
 		out = append(out, impl{ks.name, func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 			sgemmWith(ks, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -406,6 +409,14 @@ func TestNoAllocs(t *testing.T) {
 		})
 		if allocs != 0 {
 			t.Fatalf("trans=%v: %v allocs per call", tr, allocs)
+		}
+		var ws Workspace
+		ws.Sgemm(tr[0], tr[1], m, n, k, 1, a, lda, b, ldb, 0, c, n)
+		allocs = testing.AllocsPerRun(20, func() {
+			ws.Sgemm(tr[0], tr[1], m, n, k, 1, a, lda, b, ldb, 0.5, c, n)
+		})
+		if allocs != 0 {
+			t.Fatalf("Workspace, trans=%v: %v allocs per call", tr, allocs)
 		}
 	}
 }

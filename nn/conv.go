@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"github.com/tnn-go/tnn/gemm"
 	"github.com/tnn-go/tnn/internal/parallel"
 	"github.com/tnn-go/tnn/internal/vec"
 	"github.com/tnn-go/tnn/tensor"
@@ -111,6 +110,7 @@ func (c *Conv2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	c.y = ensure(c.y, a.n, c.OutC, ho, wo)
 	a.wq = c.EffectiveWeight()
 	c.t = getTemps()
+	c.t.workspaces(parallel.Threads())
 	c.winoOn = c.useWinograd(a.n, a.h, a.w)
 	if c.winoOn {
 		c.winoForward()
@@ -136,7 +136,7 @@ func (c *Conv2d) forwardImages(lo, hi, wk int) {
 			col = c.t.cols[wk]
 			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 		}
-		gemm.Sgemm(false, false, c.OutC, a.hw, a.k, 1, a.wq, a.k, col, a.hw, 0, yi, a.hw)
+		c.t.gws[wk].Sgemm(false, false, c.OutC, a.hw, a.k, 1, a.wq, a.k, col, a.hw, 0, yi, a.hw)
 		if c.Bias != nil {
 			for o, b := range c.Bias.Data.Data {
 				row := yi[o*a.hw : (o+1)*a.hw]
@@ -176,6 +176,7 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 		gw = c.gq
 	}
 	c.t = getTemps()
+	c.t.workspaces(workers)
 	if c.winoOn {
 		c.winoBackward()
 		c.wg.plan.TransformWeightsT(gw, c.t.du, c.OutC, c.InC)
@@ -241,6 +242,7 @@ func (c *Conv2d) backwardImages(lo, hi, wk int) {
 	x, dy := a.x, a.dy
 	dw := c.t.dws[wk]
 	hw := a.hw
+	g := c.t.gws[wk]
 	for i := lo; i < hi; i++ {
 		xi := x.Data[i*a.inSz : (i+1)*a.inSz]
 		dyi := dy.Data[i*a.outSz : (i+1)*a.outSz]
@@ -251,26 +253,26 @@ func (c *Conv2d) backwardImages(lo, hi, wk int) {
 		c.biasGrad(dyi, wk)
 		switch {
 		case a.isDir:
-			gemm.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, xi, hw, 1, dw, a.k)
+			g.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, xi, hw, 1, dw, a.k)
 			if a.needDx {
-				gemm.Sgemm(true, false, a.k, hw, c.OutC, 1, a.wq, a.k, dyi, hw, 0, dxi, hw)
+				g.Sgemm(true, false, a.k, hw, c.OutC, 1, a.wq, a.k, dyi, hw, 0, dxi, hw)
 			}
 		case a.same:
 			col := c.t.cols[wk][:a.k*hw]
 			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, 1, c.Pad, a.h, a.w)
-			gemm.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, col, hw, 1, dw, a.k)
+			g.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, col, hw, 1, dw, a.k)
 			if a.needDx {
 				dcol := col[:a.kT*hw]
 				Im2col(dyi, dcol, c.OutC, a.h, a.w, c.KH, c.KW, 1, c.Pad, a.h, a.w)
-				gemm.Sgemm(false, false, c.InC, hw, a.kT, 1, c.wflip, a.kT, dcol, hw, 0, dxi, hw)
+				g.Sgemm(false, false, c.InC, hw, a.kT, 1, c.wflip, a.kT, dcol, hw, 0, dxi, hw)
 			}
 		default:
 			col := c.t.cols[wk]
 			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
-			gemm.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, col, hw, 1, dw, a.k)
+			g.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, col, hw, 1, dw, a.k)
 			if a.needDx {
 				dcol := c.t.dcols[wk]
-				gemm.Sgemm(true, false, a.k, hw, c.OutC, 1, a.wq, a.k, dyi, hw, 0, dcol, hw)
+				g.Sgemm(true, false, a.k, hw, c.OutC, 1, a.wq, a.k, dyi, hw, 0, dcol, hw)
 				col2im(dcol, dxi, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 			}
 		}

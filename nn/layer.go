@@ -13,6 +13,7 @@ package nn
 import (
 	"runtime"
 
+	"github.com/tnn-go/tnn/gemm"
 	"github.com/tnn-go/tnn/tensor"
 )
 
@@ -84,6 +85,14 @@ type convTemps struct {
 	cols, dcols, dws  [][]float32
 	vs, ms, tmps, dus [][]float32
 	du                []float32
+	gws               []*gemm.Workspace
+}
+
+// workspaces makes sure every worker has its own GEMM workspace.
+func (t *convTemps) workspaces(workers int) {
+	for len(t.gws) < workers {
+		t.gws = append(t.gws, new(gemm.Workspace))
+	}
 }
 
 // freeTemps is a bounded free list rather than a sync.Pool, which the
