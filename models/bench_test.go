@@ -11,6 +11,14 @@ import (
 // benchStep times one forward+backward of arch on CIFAR-shaped random data
 // (the optimizer step is a few percent of it and lives in package optim).
 func benchStep(b *testing.B, arch string, batch int, train bool) {
+	benchMode(b, arch, batch, train, false)
+}
+
+// BenchmarkPredictResNet20 is BenchmarkInferResNet20 with the BatchNorms
+// folded into the convolutions (Net.Predict).
+func BenchmarkPredictResNet20(b *testing.B) { benchMode(b, "resnet20", 128, false, true) }
+
+func benchMode(b *testing.B, arch string, batch int, train, predict bool) {
 	s, err := New(arch, Config{InC: 3, H: 32, W: 32, Classes: 10})
 	if err != nil {
 		b.Fatal(err)
@@ -31,6 +39,10 @@ func benchStep(b *testing.B, arch string, batch int, train bool) {
 	}
 	var ce nn.CrossEntropy
 	step := func() {
+		if predict {
+			ce.Forward(n.Predict(x), y)
+			return
+		}
 		logits := n.Forward(x, train)
 		ce.Forward(logits, y)
 		if train {

@@ -41,6 +41,11 @@ type Net struct {
 	seen      []int
 	params    []*nn.Param
 	sum       gradSum
+
+	// foldInto[i] is the BatchNorm node that alone reads convolution i's
+	// output (−1 for none), which Predict folds into the convolution.
+	foldInto []int
+	affine   []nn.Affine
 }
 
 // gradSum adds two gradients on every core. It is a field of the Net, with
@@ -138,7 +143,30 @@ func Build(s *Spec, o Options) (*Net, error) {
 		n.params = append(n.params, n.Layers[i].Params()...)
 	}
 	n.fuseReLU()
+	n.findFolds()
 	return n, nil
+}
+
+// findFolds pairs every convolution with the BatchNorm that is the only
+// reader of its output.
+func (n *Net) findFolds() {
+	k := len(n.Spec.Nodes)
+	n.foldInto = make([]int, k)
+	n.affine = make([]nn.Affine, k)
+	for i := range n.foldInto {
+		n.foldInto[i] = -1
+	}
+	for j, nd := range n.Spec.Nodes {
+		if len(nd.Inputs) != 1 || nd.Inputs[0] == Input {
+			continue
+		}
+		i := nd.Inputs[0]
+		_, conv := n.Layers[i].(*nn.Conv2d)
+		_, bn := n.Layers[j].(*nn.BatchNorm)
+		if conv && bn && n.consumers[i] == 1 && j > i {
+			n.foldInto[i] = j
+		}
+	}
 }
 
 // fuseReLU folds each ReLU into the BatchNorm or residual Add that alone
@@ -214,6 +242,35 @@ func (n *Net) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 			}
 		}
 		n.outs[i] = n.Layers[i].Forward(in, train)
+	}
+	return n.outs[len(n.outs)-1]
+}
+
+// Predict is Forward(x, false) for inference: each eval-mode BatchNorm
+// (with its fused ReLU) that alone follows a convolution is folded into
+// it, saving a pass over the activations per normalisation. The logits
+// differ from Forward's by float rounding only; no Backward may follow.
+func (n *Net) Predict(x *tensor.Tensor) *tensor.Tensor {
+	for i, nd := range n.Spec.Nodes {
+		in := n.ins[i]
+		for j, src := range nd.Inputs {
+			if src == Input {
+				in[j] = x
+			} else {
+				in[j] = n.outs[src]
+			}
+		}
+		if bn := n.foldInto[i]; bn >= 0 {
+			a := &n.affine[i]
+			n.Layers[bn].(*nn.BatchNorm).EvalAffine(a)
+			n.outs[i] = n.Layers[i].(*nn.Conv2d).ForwardAffine(in, a)
+			continue
+		}
+		if src := nd.Inputs; len(src) == 1 && src[0] != Input && n.foldInto[src[0]] == i {
+			n.outs[i] = n.outs[src[0]] // already normalised by the convolution
+			continue
+		}
+		n.outs[i] = n.Layers[i].Forward(in, false)
 	}
 	return n.outs[len(n.outs)-1]
 }

@@ -132,6 +132,20 @@ func (b *BatchNorm) forwardChannels(lo, hi, worker int) {
 	}
 }
 
+// EvalAffine sets a to what an eval-mode Forward does to each channel,
+// y = Scale·x + Shift (then ReLU), for Conv2d.ForwardAffine to apply in
+// place of this layer. Scale and Shift are reused when long enough.
+func (b *BatchNorm) EvalAffine(a *Affine) {
+	a.Scale, a.Shift, a.ReLU = grow(a.Scale, b.C), grow(a.Shift, b.C), b.ReLU
+	gamma, beta := b.Weight.Data.Data, b.Bias.Data.Data
+	for ch := range b.C {
+		invStd := float32(1 / math.Sqrt(float64(b.RunningVar.Data[ch])+float64(b.Eps)))
+		s := invStd * gamma[ch]
+		a.Scale[ch] = s
+		a.Shift[ch] = beta[ch] - b.RunningMean.Data[ch]*s
+	}
+}
+
 // Backward uses the batch-statistics gradient in training and the affine
 // gradient of frozen statistics after an eval-mode forward.
 func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {

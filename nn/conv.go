@@ -1,6 +1,8 @@
 package nn
 
 import (
+	"fmt"
+
 	"github.com/tnn-go/tnn/internal/parallel"
 	"github.com/tnn-go/tnn/internal/vec"
 	"github.com/tnn-go/tnn/tensor"
@@ -33,6 +35,91 @@ type Conv2d struct {
 	// wg is the Winograd state, and winoOn whether the last Forward used it.
 	wg     *winoState
 	winoOn bool
+
+	// post is the epilogue of a ForwardAffine in flight (nil otherwise),
+	// with the weights and per-channel shift it folds in.
+	post         *Affine
+	wpost, bpost []float32
+}
+
+// Affine is a per-output-channel y ← Scale[o]·y + Shift[o], then max(y, 0)
+// with ReLU: what an eval-mode BatchNorm (and a fused ReLU) does to a
+// convolution's output, which ForwardAffine applies in the convolution.
+type Affine struct {
+	Scale, Shift []float32
+	ReLU         bool
+}
+
+// ForwardAffine is an eval-mode Forward whose output goes through post.
+// Scale is folded into the weights and Shift into the bias of the output
+// transform, so the normalisation costs no pass over the activations of
+// its own; the results differ from Forward then the layer by rounding only.
+// No Backward may follow (it panics): the normalisation's input, which a
+// Backward through it would need, never exists.
+func (c *Conv2d) ForwardAffine(in []*tensor.Tensor, post *Affine) *tensor.Tensor {
+	if len(post.Scale) != c.OutC || len(post.Shift) != c.OutC {
+		panic(fmt.Sprintf("nn: Conv2d.ForwardAffine: %d scales and %d shifts for %d output channels", len(post.Scale), len(post.Shift), c.OutC))
+	}
+	c.post = post
+	return c.forward(in, false)
+}
+
+// postWeights returns wq with output channel o scaled by post.Scale[o], and
+// sets bpost to the shift that goes with it (the bias scaled, plus Shift).
+func (c *Conv2d) postWeights(wq []float32) []float32 {
+	c.wpost = grow(c.wpost, len(wq))
+	c.bpost = grow(c.bpost, c.OutC)
+	k := len(wq) / c.OutC
+	for o, s := range c.post.Scale {
+		w, d := wq[o*k:(o+1)*k], c.wpost[o*k:(o+1)*k]
+		for j, v := range w {
+			d[j] = v * s
+		}
+		c.bpost[o] = c.post.Shift[o]
+		if c.Bias != nil {
+			c.bpost[o] += s * c.Bias.Data.Data[o]
+		}
+	}
+	return c.wpost
+}
+
+// outBias is the constant added to output channel o.
+func (c *Conv2d) outBias(o int) float32 {
+	switch {
+	case c.post != nil:
+		return c.bpost[o]
+	case c.Bias != nil:
+		return c.Bias.Data.Data[o]
+	}
+	return 0
+}
+
+// epilogue adds the bias (or ForwardAffine's shift) to one image's output
+// and applies ForwardAffine's ReLU.
+func (c *Conv2d) epilogue(yi []float32, hw int) {
+	if c.Bias == nil && c.post == nil {
+		return
+	}
+	relu := c.post != nil && c.post.ReLU
+	for o := 0; o < c.OutC; o++ {
+		b, row := c.outBias(o), yi[o*hw:(o+1)*hw]
+		if relu {
+			for j, v := range row {
+				row[j] = max(v+b, 0)
+			}
+			continue
+		}
+		for j := range row {
+			row[j] += b
+		}
+	}
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
 }
 
 // NewConv2d makes a convolution whose parameters are named prefix.weight and prefix.bias.
@@ -101,6 +188,11 @@ func (c *Conv2d) setup(x *tensor.Tensor, ho, wo int) {
 }
 
 func (c *Conv2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
+	c.post = nil
+	return c.forward(in, train)
+}
+
+func (c *Conv2d) forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	c.bind()
 	x := in[0]
 	c.x = x
@@ -109,6 +201,9 @@ func (c *Conv2d) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	a := &c.call
 	c.y = ensure(c.y, a.n, c.OutC, ho, wo)
 	a.wq = c.EffectiveWeight()
+	if c.post != nil {
+		a.wq = c.postWeights(a.wq)
+	}
 	c.t = getTemps()
 	c.t.workspaces(parallel.Threads())
 	c.winoOn = c.useWinograd(a.n, a.h, a.w)
@@ -137,18 +232,14 @@ func (c *Conv2d) forwardImages(lo, hi, wk int) {
 			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 		}
 		c.t.gws[wk].Sgemm(false, false, c.OutC, a.hw, a.k, 1, a.wq, a.k, col, a.hw, 0, yi, a.hw)
-		if c.Bias != nil {
-			for o, b := range c.Bias.Data.Data {
-				row := yi[o*a.hw : (o+1)*a.hw]
-				for j := range row {
-					row[j] += b
-				}
-			}
-		}
+		c.epilogue(yi, a.hw)
 	}
 }
 
 func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	if c.post != nil {
+		panic("nn: Conv2d.Backward after ForwardAffine")
+	}
 	c.bind()
 	c.setup(c.x, dy.Shape[2], dy.Shape[3])
 	a := &c.call

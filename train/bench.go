@@ -61,11 +61,12 @@ func Bench(c BenchConfig) (BenchResult, error) {
 	}
 	var ce nn.CrossEntropy
 	step := func() error {
-		logits := net.Forward(x, c.Train)
-		ce.Forward(logits, y)
 		if !c.Train {
+			ce.Forward(net.Predict(x), y)
 			return nil
 		}
+		logits := net.Forward(x, true)
+		ce.Forward(logits, y)
 		net.Backward(ce.Backward())
 		return opt.Step()
 	}

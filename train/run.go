@@ -319,7 +319,7 @@ func (s *session) evalForward(x *tensor.Tensor) *tensor.Tensor {
 		}
 		s.closeDevice()
 	}
-	return s.net.Forward(x, false)
+	return s.net.Predict(x)
 }
 
 // step trains on one batch with the CPU engine or the device.
