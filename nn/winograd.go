@@ -237,11 +237,11 @@ func (c *Conv2d) winoForwardImages(lo, hi, wk int) {
 		for gi := 0; gi < gn; gi++ {
 			yi := c.y.Data[(i0+gi)*a.outSz:]
 			for o := 0; o < oc; o++ {
-				var b float32
-				if c.Bias != nil {
-					b = c.Bias.Data.Data[o]
-				}
-				s.plan.Out(yi[o*hw:(o+1)*hw], m[o*s.ld+gi*t1:], s.mx, b)
+				s.plan.Out(yi[o*hw:(o+1)*hw], m[o*s.ld+gi*t1:], s.mx, c.outBias(o))
+			}
+			if c.post != nil && c.post.ReLU {
+				// While the image is still in cache.
+				vec.ReLU(yi[:a.outSz], yi[:a.outSz])
 			}
 		}
 	}
