@@ -213,13 +213,37 @@ func (c *Conv2d) winoForward() {
 func (c *Conv2d) winoIn(s *winoState, v, tmp, x []float32, i0, gn int) {
 	a := &c.call
 	t1, hw := s.plan.Tiles(), a.h*a.w
-	for gi := 0; gi < gn; gi++ {
+	gq := s.quads(gn)
+	for gi := 0; gi < gq; gi += 4 {
+		xi := x[(i0+gi)*a.inSz:]
+		for ch := 0; ch < c.InC; ch++ {
+			s.plan.In4Images(v[ch*s.ld+gi*t1:], s.vx, xi[ch*hw:], a.inSz, tmp)
+		}
+	}
+	// The per-plane calls write slack past their tiles, which the next
+	// image overwrites: they come after the quads, in order.
+	for gi := gq; gi < gn; gi++ {
 		xi := x[(i0+gi)*a.inSz:]
 		for ch := 0; ch < c.InC; ch++ {
 			s.plan.In(v[ch*s.ld+gi*t1:], s.vx, xi[ch*hw:(ch+1)*hw], tmp)
 		}
 	}
 }
+
+// quads returns how many of a group's gn images the four-image transforms
+// take (a multiple of four), the rest going through the per-plane ones.
+// Planes of 2×2 tiles (5 to 8 pixels on a side) leave six of the eight
+// lanes of the per-plane transforms idle; four images at a time fill them.
+func (s *winoState) quads(gn int) int {
+	if !s.plan.Quad() || !winoQuad {
+		return 0
+	}
+	return gn &^ 3
+}
+
+// winoQuad enables the four-image transforms; tests and benchmarks switch
+// it off to compare with the per-plane ones.
+var winoQuad = true
 
 func (c *Conv2d) winoForwardImages(lo, hi, wk int) {
 	a := &c.call
@@ -234,15 +258,25 @@ func (c *Conv2d) winoForwardImages(lo, hi, wk int) {
 		for xi := 0; xi < s.rows; xi++ {
 			gemm.Sgemm(false, false, oc, t, ic, 1, s.u[xi*oc*ic:], ic, v[xi*s.vx:], s.ld, 0, m[xi*s.mx:], s.ld)
 		}
+		gq := s.quads(gn)
 		for gi := 0; gi < gn; gi++ {
 			yi := c.y.Data[(i0+gi)*a.outSz:]
+			n := 1 // images done in this iteration
+			if gi < gq {
+				n = 4
+			}
 			for o := 0; o < oc; o++ {
-				s.plan.Out(yi[o*hw:(o+1)*hw], m[o*s.ld+gi*t1:], s.mx, c.outBias(o))
+				if n == 4 {
+					s.plan.Out4Images(yi[o*hw:], a.outSz, m[o*s.ld+gi*t1:], s.mx, c.outBias(o))
+				} else {
+					s.plan.Out(yi[o*hw:(o+1)*hw], m[o*s.ld+gi*t1:], s.mx, c.outBias(o))
+				}
 			}
 			if c.post != nil && c.post.ReLU {
-				// While the image is still in cache.
-				vec.ReLU(yi[:a.outSz], yi[:a.outSz])
+				// While the images are still in cache.
+				vec.ReLU(yi[:n*a.outSz], yi[:n*a.outSz])
 			}
+			gi += n - 1
 		}
 	}
 }
@@ -280,11 +314,19 @@ func (c *Conv2d) winoBackwardImages(lo, hi, wk int) {
 		gn := min(s.g, hi-i0)
 		t := gn * t1
 		c.winoIn(s, v, c.t.tmps[wk], a.x.Data, i0, gn)
+		gq := s.quads(gn)
 		for gi := 0; gi < gn; gi++ {
 			dyi := a.dy.Data[(i0+gi)*a.outSz:]
 			c.biasGrad(dyi, wk)
-			for o := 0; o < oc; o++ {
-				s.plan.OutT(dm[o*s.ld+gi*t1:], s.mx, dyi[o*hw:(o+1)*hw], c.t.tmps[wk])
+			switch {
+			case gi >= gq:
+				for o := 0; o < oc; o++ {
+					s.plan.OutT(dm[o*s.ld+gi*t1:], s.mx, dyi[o*hw:(o+1)*hw], c.t.tmps[wk])
+				}
+			case gi%4 == 0:
+				for o := 0; o < oc; o++ {
+					s.plan.OutT4Images(dm[o*s.ld+gi*t1:], s.mx, dyi[o*hw:], a.outSz, c.t.tmps[wk])
+				}
 			}
 		}
 		for xi := 0; xi < s.rows; xi++ {
@@ -301,7 +343,14 @@ func (c *Conv2d) winoBackwardImages(lo, hi, wk int) {
 		for gi := 0; gi < gn; gi++ {
 			dxi := c.dx.Data[(i0+gi)*a.inSz:]
 			for ch := 0; ch < ic; ch++ {
-				s.plan.InT(dxi[ch*hw:(ch+1)*hw], v[ch*s.ld+gi*t1:], s.vx, c.t.tmps[wk])
+				if gi < gq {
+					s.plan.InT4Images(dxi[ch*hw:], a.inSz, v[ch*s.ld+gi*t1:], s.vx, c.t.tmps[wk])
+				} else {
+					s.plan.InT(dxi[ch*hw:(ch+1)*hw], v[ch*s.ld+gi*t1:], s.vx, c.t.tmps[wk])
+				}
+			}
+			if gi < gq {
+				gi += 3
 			}
 		}
 	}

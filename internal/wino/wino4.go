@@ -105,15 +105,17 @@ func NewPlan4(h, w int) (*Plan, error) {
 
 // scratchLen4 covers In's split plane (4·th+2 rows of four phases of
 // l floats) and its 36 vectors Q, InT's 24 rows S and 12 rows C of l floats
-// and its 36 vectors Q, and OutT's 24 vectors.
+// and its 36 vectors Q, and OutT's 24 vectors; the vectors are zmm-sized
+// and S twice as long for the AVX-512 kernels (wino_z.go), whose InT keeps
+// two tile rows' S.
 func (p *Plan) scratchLen4() int {
 	if p.packed {
-		// In: 8·⌈th/2⌉−2 rows of six phases of eight floats; InT: 72
-		// vectors; OutT: 24.
-		return max((8*((p.TH+1)/2)-2)*48+36*8, 72*8)
+		// In: 8·⌈th/2⌉−1 rows of six phases of eight floats (the
+		// last row unwritten: Q follows it); InT: 72 vectors; OutT: 24.
+		return max((8*((p.TH+1)/2)-1)*48+36*8, 72*8)
 	}
 	l := 8*p.nb + 8
-	return max((4*p.TH+2)*4*l+36*8, 36*l+36*8)
+	return max((4*p.TH+2)*4*l+36*16, 60*l+36*16)
 }
 
 // Weights4 writes U = G w Gᵀ of F(4×4, 3×3) for every (o, c) pair of an
