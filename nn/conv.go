@@ -270,7 +270,7 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	c.t.workspaces(workers)
 	if c.winoOn {
 		c.winoBackward()
-		c.wg.plan.TransformWeightsT(gw, c.t.du, c.OutC, c.InC)
+		c.winoWeightGrad(gw, c.t.du)
 	} else {
 		c.im2colBackward(gw, workers, used)
 	}

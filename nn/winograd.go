@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/tnn-go/tnn/gemm"
 	"github.com/tnn-go/tnn/internal/parallel"
 	"github.com/tnn-go/tnn/internal/vec"
 	"github.com/tnn-go/tnn/internal/wino"
@@ -114,6 +113,7 @@ func (c *Conv2d) useWinograd(n, h, w int) bool {
 	if c.wg == nil {
 		c.wg = &winoState{}
 		c.wg.fwd, c.wg.bwd = c.winoForwardImages, c.winoBackwardImages
+		c.wg.wt, c.wg.wtT = c.winoWeights, c.winoWeightsT
 	}
 	c.wg.m = m
 	return true
@@ -161,6 +161,40 @@ type winoState struct {
 	vx, mx   int       // stride of ξ in V (InC rows of ld) and in M (OutC rows)
 	u        []float32 // rows × OutC × InC transformed weights of the last Forward
 	fwd, bwd func(lo, hi, worker int)
+	wt, wtT  func(lo, hi, worker int) // weight transforms, over blocks of pairs
+	wT, dwT  []float32                // operands of wtT: dw, written from du
+}
+
+// winoPairBlock is the unit the weight transforms are split into across
+// workers: 64 channels square is 4096 pairs, a few hundred microseconds of
+// float64 arithmetic that would otherwise run on one core.
+const winoPairBlock = 256
+
+// pairBlocks is the number of winoPairBlock blocks of c's weight pairs.
+func (c *Conv2d) pairBlocks() int {
+	return (c.OutC*c.InC + winoPairBlock - 1) / winoPairBlock
+}
+
+func (c *Conv2d) pairRange(lo, hi int) (int, int) {
+	return lo * winoPairBlock, min(hi*winoPairBlock, c.OutC*c.InC)
+}
+
+func (c *Conv2d) winoWeights(lo, hi, _ int) {
+	lo, hi = c.pairRange(lo, hi)
+	c.wg.plan.TransformWeightsRange(c.wg.u, c.call.wq, c.OutC, c.InC, lo, hi)
+}
+
+func (c *Conv2d) winoWeightsT(lo, hi, _ int) {
+	lo, hi = c.pairRange(lo, hi)
+	c.wg.plan.TransformWeightsTRange(c.wg.wT, c.wg.dwT, c.OutC, c.InC, lo, hi)
+}
+
+// winoWeightGrad writes dw from the transformed gradient du on every core.
+func (c *Conv2d) winoWeightGrad(dw, du []float32) {
+	s := c.wg
+	s.wT, s.dwT = dw, du
+	parallel.For(c.pairBlocks(), s.wtT)
+	s.wT, s.dwT = nil, nil
 }
 
 func (c *Conv2d) winoSetup(h, w int) *winoState {
@@ -205,7 +239,7 @@ func oddLines(n int) int {
 func (c *Conv2d) winoForward() {
 	a := &c.call
 	s := c.winoSetup(a.h, a.w)
-	s.plan.TransformWeights(s.u, a.wq, c.OutC, c.InC)
+	parallel.For(c.pairBlocks(), s.wt)
 	parallel.For(a.n, s.fwd)
 }
 
@@ -256,7 +290,7 @@ func (c *Conv2d) winoForwardImages(lo, hi, wk int) {
 		t := gn * t1
 		c.winoIn(s, v, c.t.tmps[wk], a.x.Data, i0, gn)
 		for xi := 0; xi < s.rows; xi++ {
-			gemm.Sgemm(false, false, oc, t, ic, 1, s.u[xi*oc*ic:], ic, v[xi*s.vx:], s.ld, 0, m[xi*s.mx:], s.ld)
+			c.t.gws[wk].Sgemm(false, false, oc, t, ic, 1, s.u[xi*oc*ic:], ic, v[xi*s.vx:], s.ld, 0, m[xi*s.mx:], s.ld)
 		}
 		gq := s.quads(gn)
 		for gi := 0; gi < gn; gi++ {
@@ -331,10 +365,10 @@ func (c *Conv2d) winoBackwardImages(lo, hi, wk int) {
 		}
 		for xi := 0; xi < s.rows; xi++ {
 			vx, dmx := v[xi*s.vx:], dm[xi*s.mx:]
-			gemm.Sgemm(false, true, oc, ic, t, 1, dmx, s.ld, vx, s.ld, 1, du[xi*oc*ic:], ic)
+			c.t.gws[wk].Sgemm(false, true, oc, ic, t, 1, dmx, s.ld, vx, s.ld, 1, du[xi*oc*ic:], ic)
 			if a.needDx {
 				// dV_ξ replaces V_ξ, which the weight gradient has just read.
-				gemm.Sgemm(true, false, ic, t, oc, 1, s.u[xi*oc*ic:], ic, dmx, s.ld, 0, vx, s.ld)
+				c.t.gws[wk].Sgemm(true, false, ic, t, oc, 1, s.u[xi*oc*ic:], ic, dmx, s.ld, 0, vx, s.ld)
 			}
 		}
 		if !a.needDx {

@@ -191,61 +191,61 @@ func (p *Plan) InT(dx, dv []float32, ldv int, tmp []float32) {
 // Weights writes U = G w Gᵀ for every (o, c) pair of an out×in×3×3 weight
 // w into u, U's element ξ of pair (o, c) at u[(ξ·out+o)·in+c]: the 16
 // matrices U_ξ = out×in of the products.
-func Weights(u, w []float32, out, in int) {
-	n := out * in
+func Weights(u, w []float32, out, in int) { weights(u, w, out*in, 0, out*in) }
+
+// weights is Weights for the pairs k = o·in+c in [lo, hi) of n.
+func weights(u, w []float32, n, lo, hi int) {
 	_ = u[16*n-1]
 	_ = w[9*n-1]
-	for o := 0; o < out; o++ {
-		for c := 0; c < in; c++ {
-			g := w[(o*in+c)*9:][:9]
-			// t = G g: 4×3.
-			var t [4][3]float32
-			for j := 0; j < 3; j++ {
-				g0, g1, g2 := g[j], g[3+j], g[6+j]
-				t[0][j] = g0
-				t[1][j] = 0.5 * (g0 + g1 + g2)
-				t[2][j] = 0.5 * (g0 - g1 + g2)
-				t[3][j] = g2
-			}
-			for i := 0; i < 4; i++ {
-				r0, r1, r2 := t[i][0], t[i][1], t[i][2]
-				k := (4*i*out+o)*in + c
-				u[k] = r0
-				u[k+n] = 0.5 * (r0 + r1 + r2)
-				u[k+2*n] = 0.5 * (r0 - r1 + r2)
-				u[k+3*n] = r2
-			}
+	for k := lo; k < hi; k++ {
+		g := w[k*9:][:9]
+		// t = G g: 4×3.
+		var t [4][3]float32
+		for j := 0; j < 3; j++ {
+			g0, g1, g2 := g[j], g[3+j], g[6+j]
+			t[0][j] = g0
+			t[1][j] = 0.5 * (g0 + g1 + g2)
+			t[2][j] = 0.5 * (g0 - g1 + g2)
+			t[3][j] = g2
+		}
+		for i := 0; i < 4; i++ {
+			r0, r1, r2 := t[i][0], t[i][1], t[i][2]
+			e := 4*i*n + k
+			u[e] = r0
+			u[e+n] = 0.5 * (r0 + r1 + r2)
+			u[e+2*n] = 0.5 * (r0 - r1 + r2)
+			u[e+3*n] = r2
 		}
 	}
 }
 
 // WeightsT writes dw = Gᵀ dU G, the adjoint of Weights: du in Weights'
 // layout, dw out×in×3×3, overwritten.
-func WeightsT(dw, du []float32, out, in int) {
-	n := out * in
+func WeightsT(dw, du []float32, out, in int) { weightsT(dw, du, out*in, 0, out*in) }
+
+// weightsT is WeightsT for the pairs k = o·in+c in [lo, hi) of n.
+func weightsT(dw, du []float32, n, lo, hi int) {
 	_ = du[16*n-1]
 	_ = dw[9*n-1]
-	for o := 0; o < out; o++ {
-		for c := 0; c < in; c++ {
-			var d [4][4]float32
-			for xi := 0; xi < 16; xi++ {
-				d[xi/4][xi%4] = du[(xi*out+o)*in+c]
-			}
-			// t = Gᵀ d: 3×4.
-			var t [3][4]float32
-			for j := 0; j < 4; j++ {
-				h1, h2 := 0.5*d[1][j], 0.5*d[2][j]
-				t[0][j] = d[0][j] + h1 + h2
-				t[1][j] = h1 - h2
-				t[2][j] = h1 + h2 + d[3][j]
-			}
-			g := dw[(o*in+c)*9:][:9]
-			for i := 0; i < 3; i++ {
-				h1, h2 := 0.5*t[i][1], 0.5*t[i][2]
-				g[3*i] = t[i][0] + h1 + h2
-				g[3*i+1] = h1 - h2
-				g[3*i+2] = h1 + h2 + t[i][3]
-			}
+	for k := lo; k < hi; k++ {
+		var d [4][4]float32
+		for xi := 0; xi < 16; xi++ {
+			d[xi/4][xi%4] = du[xi*n+k]
+		}
+		// t = Gᵀ d: 3×4.
+		var t [3][4]float32
+		for j := 0; j < 4; j++ {
+			h1, h2 := 0.5*d[1][j], 0.5*d[2][j]
+			t[0][j] = d[0][j] + h1 + h2
+			t[1][j] = h1 - h2
+			t[2][j] = h1 + h2 + d[3][j]
+		}
+		g := dw[k*9:][:9]
+		for i := 0; i < 3; i++ {
+			h1, h2 := 0.5*t[i][1], 0.5*t[i][2]
+			g[3*i] = t[i][0] + h1 + h2
+			g[3*i+1] = h1 - h2
+			g[3*i+2] = h1 + h2 + t[i][3]
 		}
 	}
 }

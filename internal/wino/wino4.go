@@ -122,8 +122,10 @@ func (p *Plan) scratchLen4() int {
 // out×in×3×3 weight w into u, element ξ of pair (o, c) at u[(ξ·out+o)·in+c]:
 // the 36 matrices U_ξ = out×in of the products. It computes in float64 and
 // rounds each element once.
-func Weights4(u, w []float32, out, in int) {
-	n := out * in
+func Weights4(u, w []float32, out, in int) { weights4(u, w, out*in, 0, out*in) }
+
+// weights4 is Weights4 for the pairs k = o·in+c in [lo, hi) of n.
+func weights4(u, w []float32, n, lo, hi int) {
 	_ = u[36*n-1]
 	_ = w[9*n-1]
 	// Chunks of pairs go through buf so that u is written a row at a
@@ -131,8 +133,8 @@ func Weights4(u, w []float32, out, in int) {
 	// element by element thrashed the L1 sets (4× slower).
 	const chunk = 32
 	var buf [36][chunk]float32
-	for k0 := 0; k0 < n; k0 += chunk {
-		m := min(chunk, n-k0)
+	for k0 := lo; k0 < hi; k0 += chunk {
+		m := min(chunk, hi-k0)
 		for l := 0; l < m; l++ {
 			g := w[9*(k0+l):][:9]
 			var t [6][3]float64 // G g
@@ -168,15 +170,17 @@ func gT3(y0, y1, y2, y3, y4, y5 float64) (a, b, c float64) {
 
 // WeightsT4 writes dw = Gᵀ dU G, the adjoint of Weights4: du in Weights4'
 // layout, dw out×in×3×3, overwritten.
-func WeightsT4(dw, du []float32, out, in int) {
-	n := out * in
+func WeightsT4(dw, du []float32, out, in int) { weightsT4(dw, du, out*in, 0, out*in) }
+
+// weightsT4 is WeightsT4 for the pairs k = o·in+c in [lo, hi) of n.
+func weightsT4(dw, du []float32, n, lo, hi int) {
 	_ = du[36*n-1]
 	_ = dw[9*n-1]
 	// Read through buf a row at a time, as Weights4 writes.
 	const chunk = 32
 	var buf [36][chunk]float32
-	for k0 := 0; k0 < n; k0 += chunk {
-		m := min(chunk, n-k0)
+	for k0 := lo; k0 < hi; k0 += chunk {
+		m := min(chunk, hi-k0)
 		for xi := range buf {
 			copy(buf[xi][:m], du[xi*n+k0:xi*n+k0+m])
 		}
@@ -198,18 +202,37 @@ func WeightsT4(dw, du []float32, out, in int) {
 // TransformWeights writes the plan's U of w (Weights or Weights4), u of
 // Rows·out·in floats.
 func (p *Plan) TransformWeights(u, w []float32, out, in int) {
+	p.TransformWeightsRange(u, w, out, in, 0, out*in)
+}
+
+// TransformWeightsRange is TransformWeights for the (o, c) pairs
+// k = o·in+c in [lo, hi) only, so that disjoint ranges can run at once.
+func (p *Plan) TransformWeightsRange(u, w []float32, out, in, lo, hi int) {
+	checkPairs(out, in, lo, hi)
 	if p.M == 4 {
-		Weights4(u, w, out, in)
+		weights4(u, w, out*in, lo, hi)
 		return
 	}
-	Weights(u, w, out, in)
+	weights(u, w, out*in, lo, hi)
+}
+
+func checkPairs(out, in, lo, hi int) {
+	if lo < 0 || hi < lo || hi > out*in {
+		panic(fmt.Sprintf("wino: pairs [%d, %d) outside the %d×%d weight", lo, hi, out, in))
+	}
 }
 
 // TransformWeightsT writes the plan's dw of du (WeightsT or WeightsT4).
 func (p *Plan) TransformWeightsT(dw, du []float32, out, in int) {
+	p.TransformWeightsTRange(dw, du, out, in, 0, out*in)
+}
+
+// TransformWeightsTRange is TransformWeightsT for the pairs in [lo, hi).
+func (p *Plan) TransformWeightsTRange(dw, du []float32, out, in, lo, hi int) {
+	checkPairs(out, in, lo, hi)
 	if p.M == 4 {
-		WeightsT4(dw, du, out, in)
+		weightsT4(dw, du, out*in, lo, hi)
 		return
 	}
-	WeightsT(dw, du, out, in)
+	weightsT(dw, du, out*in, lo, hi)
 }

@@ -371,3 +371,52 @@ func BenchmarkWeights4(b *testing.B) {
 		}
 	})
 }
+
+// TestTransformWeightsRange checks that ranges of pairs, in any split,
+// write exactly what the whole transform does, for both tile sizes.
+func TestTransformWeightsRange(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	const out, in = 7, 11
+	w := randSlice(r, out*in*9)
+	for _, m := range []int{2, 4} {
+		p, _ := NewPlan(8, 8)
+		if m == 4 {
+			p, _ = NewPlan4(8, 8)
+		}
+		n := p.Rows() * out * in
+		want, got := make([]float32, n), make([]float32, n)
+		p.TransformWeights(want, w, out, in)
+		dwWant, dwGot := make([]float32, out*in*9), make([]float32, out*in*9)
+		p.TransformWeightsT(dwWant, want, out, in)
+		for _, cuts := range [][]int{{0, 77}, {0, 1, 40, 77}, {0, 33, 34, 76, 77}} {
+			for i := range got {
+				got[i] = float32(math.NaN())
+			}
+			for i := range dwGot {
+				dwGot[i] = float32(math.NaN())
+			}
+			for c := 1; c < len(cuts); c++ {
+				p.TransformWeightsRange(got, w, out, in, cuts[c-1], cuts[c])
+				p.TransformWeightsTRange(dwGot, want, out, in, cuts[c-1], cuts[c])
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("F%d cuts %v: u[%d] = %v, want %v", m, cuts, i, got[i], want[i])
+				}
+			}
+			for i := range dwWant {
+				if math.Float32bits(dwGot[i]) != math.Float32bits(dwWant[i]) {
+					t.Fatalf("F%d cuts %v: dw[%d] = %v, want %v", m, cuts, i, dwGot[i], dwWant[i])
+				}
+			}
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("F%d: a range past the weight did not panic", m)
+				}
+			}()
+			p.TransformWeightsRange(got, w, out, in, 5, out*in+1)
+		}()
+	}
+}
