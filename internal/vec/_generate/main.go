@@ -15,6 +15,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
@@ -24,7 +25,36 @@ import (
 
 var tailMaskTbl, iotaTbl operand.Mem
 
+// sets holds the kernel files besides the base one (vec_amd64.s), each
+// generated on its own with -set NAME into assembly and stubs of its own; a
+// set's file registers its emitter in an init, and the emitter sets the
+// build constraint and any tables it needs (DATA symbols are file-local).
+var sets = map[string]func(){}
+
+// takeSet removes "-set NAME" from the command line, which avo parses
+// itself, and returns NAME ("base" without it).
+func takeSet() string {
+	for i, a := range os.Args {
+		if a == "-set" && i+1 < len(os.Args) {
+			s := os.Args[i+1]
+			os.Args = append(os.Args[:i], os.Args[i+2:]...)
+			return s
+		}
+	}
+	return "base"
+}
+
 func main() {
+	if set := takeSet(); set != "base" {
+		emit, ok := sets[set]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "_generate: unknown set %q\n", set)
+			os.Exit(2)
+		}
+		emit()
+		build.Generate()
+		return
+	}
 	build.ConstraintExpr("amd64,!noasm")
 
 	// 8 all-ones lanes then 8 zero lanes: the 8 lanes starting at 8-n are
