@@ -102,16 +102,10 @@ func (c *Conv2d) epilogue(yi []float32, hw int) {
 	}
 	relu := c.post != nil && c.post.ReLU
 	for o := 0; o < c.OutC; o++ {
-		b, row := c.outBias(o), yi[o*hw:(o+1)*hw]
-		if relu {
-			for j, v := range row {
-				row[j] = max(v+b, 0)
-			}
-			continue
-		}
-		for j := range row {
-			row[j] += b
-		}
+		row := yi[o*hw : (o+1)*hw]
+		// ((v − 0)·1)·1 + b is v + b exactly: the vector kernel of
+		// BatchNorm adds the bias (and applies the ReLU) in one pass.
+		vec.Normalize(row, row, 1, hw, hw, vec.BN{InvStd: 1, Gamma: 1, Beta: c.outBias(o)}, relu)
 	}
 }
 
