@@ -206,6 +206,7 @@ func (c *Conv2d) forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	} else {
 		if !a.isDir {
 			c.t.cols = scratch(c.t.cols, parallel.Threads(), a.k*a.hw)
+			c.t.phase = scratch(c.t.phase, parallel.Threads(), c.phaseLen())
 		}
 		parallel.For(a.n, c.fwd)
 	}
@@ -223,7 +224,7 @@ func (c *Conv2d) forwardImages(lo, hi, wk int) {
 		col := xi
 		if !a.isDir {
 			col = c.t.cols[wk]
-			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
+			im2col(xi, col, c.t.phase[wk], c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 		}
 		c.t.gws[wk].Sgemm(false, false, c.OutC, a.hw, a.k, 1, a.wq, a.k, col, a.hw, 0, yi, a.hw)
 		c.epilogue(yi, a.hw)
@@ -299,6 +300,7 @@ func (c *Conv2d) im2colBackward(gw []float32, workers, used int) {
 		c.t.cols = scratch(c.t.cols, workers, max(a.k, a.kT)*a.hw)
 	case !a.isDir:
 		c.t.cols = scratch(c.t.cols, workers, a.k*a.hw)
+		c.t.phase = scratch(c.t.phase, workers, c.phaseLen())
 		if needDx {
 			c.t.dcols = scratch(c.t.dcols, workers, a.k*a.hw)
 		}
@@ -352,16 +354,22 @@ func (c *Conv2d) backwardImages(lo, hi, wk int) {
 				g.Sgemm(false, false, c.InC, hw, a.kT, 1, c.wflip, a.kT, dcol, hw, 0, dxi, hw)
 			}
 		default:
-			col := c.t.cols[wk]
-			Im2col(xi, col, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
+			col, phase := c.t.cols[wk], c.t.phase[wk]
+			im2col(xi, col, phase, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 			g.Sgemm(false, true, c.OutC, a.k, hw, 1, dyi, hw, col, hw, 1, dw, a.k)
 			if a.needDx {
 				dcol := c.t.dcols[wk]
 				g.Sgemm(true, false, a.k, hw, c.OutC, 1, a.wq, a.k, dyi, hw, 0, dcol, hw)
-				col2im(dcol, dxi, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
+				col2imBuf(dcol, dxi, phase, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 			}
 		}
 	}
+}
+
+// phaseLen is the per-worker scratch of the stride-2 im2col and col2im.
+func (c *Conv2d) phaseLen() int {
+	a := &c.call
+	return phaseLen(a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 }
 
 // biasGrad adds the bias gradient of one image's output gradient dyi to
@@ -389,94 +397,6 @@ func (c *Conv2d) Params() []*Param {
 }
 
 func (c *Conv2d) Buffers() []tensor.Named { return nil }
-
-// Im2col lays out the receptive fields of one C×H×W image as the columns of
-// a (C·KH·KW) × (HO·WO) matrix; out-of-image taps are zero.
-func Im2col(x, col []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
-	hw := h * w
-	if stride == 1 && ho == h && wo == w {
-		// "Same" convolutions, the 3×3 ones of a ResNet: each row of col is
-		// a channel plane shifted, which vec builds with block copies.
-		vec.Im2colSame(col[:ch*kh*kw*hw], x[:ch*hw], ch, h, w, kh, kw, pad, 0, h)
-		return
-	}
-	ohw := ho * wo
-	for c := 0; c < ch; c++ {
-		xc := x[c*hw:][:hw]
-		for ki := 0; ki < kh; ki++ {
-			for kj := 0; kj < kw; kj++ {
-				row := col[((c*kh+ki)*kw+kj)*ohw:][:ohw]
-				lo, hi := validSpan(w, wo, kj, stride, pad)
-				for oh := 0; oh < ho; oh++ {
-					ih := oh*stride - pad + ki
-					dst := row[oh*wo : (oh+1)*wo]
-					if ih < 0 || ih >= h {
-						clear(dst)
-						continue
-					}
-					src := xc[ih*w : (ih+1)*w]
-					for ow := range dst[:lo] {
-						dst[ow] = 0
-					}
-					iw := lo*stride - pad + kj
-					if stride == 1 {
-						copy(dst[lo:hi], src[iw:])
-					} else {
-						for ow := lo; ow < hi; ow++ {
-							dst[ow] = src[iw]
-							iw += stride
-						}
-					}
-					for ow := hi; ow < wo; ow++ {
-						dst[ow] = 0
-					}
-				}
-			}
-		}
-	}
-}
-
-// validSpan returns the outputs [lo, hi) of a row of wo whose tap kj reads
-// inside the image row: 0 ≤ ow·stride − pad + kj < w.
-func validSpan(w, wo, kj, stride, pad int) (lo, hi int) {
-	if d := pad - kj; d > 0 {
-		lo = (d + stride - 1) / stride
-	}
-	if e := w - 1 + pad - kj; e >= 0 {
-		hi = e/stride + 1
-	}
-	hi = min(hi, wo)
-	return min(lo, hi), hi
-}
-
-// col2im is the adjoint of im2col: it sums the column entries back into the
-// image positions they were read from.
-func col2im(col, x []float32, ch, h, w, kh, kw, stride, pad, ho, wo int) {
-	clear(x)
-	hw, ohw := h*w, ho*wo
-	for c := 0; c < ch; c++ {
-		xc := x[c*hw:][:hw]
-		for ki := 0; ki < kh; ki++ {
-			for kj := 0; kj < kw; kj++ {
-				row := col[((c*kh+ki)*kw+kj)*ohw:][:ohw]
-				lo, hi := validSpan(w, wo, kj, stride, pad)
-				for oh := 0; oh < ho; oh++ {
-					ih := oh*stride - pad + ki
-					if ih < 0 || ih >= h {
-						continue
-					}
-					dst := xc[ih*w : (ih+1)*w]
-					src := row[oh*wo : (oh+1)*wo]
-					iw := lo*stride - pad + kj
-					for _, v := range src[lo:hi] {
-						dst[iw] += v
-						iw += stride
-					}
-				}
-			}
-		}
-	}
-}
 
 // flipKernel writes wf[ci][co][KH−1−ki][KW−1−kj] = w[co][ci][ki][kj]: the
 // kernel of the convolution that maps dY back to dX.

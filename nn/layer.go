@@ -85,6 +85,7 @@ type convTemps struct {
 	cols, dcols, dws  [][]float32
 	vs, ms, tmps, dus [][]float32
 	du                []float32
+	phase             [][]float32 // one channel split into column phases (stride 2)
 	gws               []*gemm.Workspace
 }
 
