@@ -18,7 +18,12 @@ func init() {
 		return
 	}
 	zKernels4 = &kernels4{in: in4z, out: out4z, outT: outT4z, inT: inT4z}
-	zKernels4p = &kernels4{in: in4p, out: out4p, outT: outT4p, inT: inT4p}
+	// The packed kernels' own AVX-512 set (wino_zp.go) also needs
+	// AVX512BW; without it the AVX2 packed kernels stand in.
+	zKernels4p = zpKernels4p
+	if zKernels4p == nil {
+		zKernels4p = &kernels4{in: in4p, out: out4p, outT: outT4p, inT: inT4p}
+	}
 	if os.Getenv("TNN_WINO") == "avx2" {
 		return
 	}
