@@ -46,6 +46,25 @@ type Net struct {
 	// output (−1 for none), which Predict folds into the convolution.
 	foldInto []int
 	affine   []nn.Affine
+
+	// The residual fusions of Forward and Backward (see fuseResidual).
+	// normedBy[j] is the Add node that forms BatchNorm j's output within
+	// its own (−1 for none), normOf the converse. takesPair[i] is set where
+	// node i's Backward can take its output gradient as two unsummed parts,
+	// which pair[i] holds the second of during Backward.
+	normedBy, normOf []int
+	takesPair        []bool
+	pair             []*tensor.Tensor
+	// unfused turns the fusions off, for tests to compare both paths.
+	unfused bool
+}
+
+// pairBackwarder is a layer whose Backward can take its output gradient as
+// the sum of two parts and add them in the pass it makes anyway (nn.Add
+// folds the addition into its ReLU mask), sparing the executor a pass
+// that sums them first.
+type pairBackwarder interface {
+	BackwardSum(d1, d2 *tensor.Tensor, needDx bool) []*tensor.Tensor
 }
 
 // gradSum adds two gradients on every core. It is a field of the Net, with
@@ -144,7 +163,54 @@ func Build(s *Spec, o Options) (*Net, error) {
 	}
 	n.fuseReLU()
 	n.findFolds()
+	n.fuseResidual()
 	return n, nil
+}
+
+// fuseResidual finds the fusions that save two passes over an activation
+// per residual block in a training step. Forward: a BatchNorm without ReLU
+// that only the residual Add reads (the block's last normalisation) is
+// applied by the Add within its own pass (nn.Add.ForwardNormalized), so its
+// output is neither written, read nor held. Backward: where a node has two
+// readers (a block's output feeds the next block's convolution and its
+// Add or shortcut) and its layer, or the one behind a fused-away ReLU's
+// Identity, is a pairBackwarder, the two gradients go to that layer
+// unsummed. Both give the results of the unfused step bit for bit.
+func (n *Net) fuseResidual() {
+	k := len(n.Spec.Nodes)
+	n.normedBy, n.normOf = make([]int, k), make([]int, k)
+	n.takesPair, n.pair = make([]bool, k), make([]*tensor.Tensor, k)
+	for i := range n.normedBy {
+		n.normedBy[i], n.normOf[i] = -1, -1
+	}
+	for i, nd := range n.Spec.Nodes {
+		switch n.Layers[i].(type) {
+		case *nn.Add:
+			// Only in[0]: the fused pass adds BN(x) + in[1] in that order,
+			// as the Add would (which decides the NaN kept when both are).
+			j := nd.Inputs[0]
+			if len(nd.Inputs) != 2 || j == Input || n.consumers[j] != 1 {
+				break
+			}
+			if bn, ok := n.Layers[j].(*nn.BatchNorm); ok && !bn.ReLU {
+				n.normedBy[j], n.normOf[i] = i, j
+			}
+		case *nn.Identity:
+			j := nd.Inputs[0]
+			n.takesPair[i] = j != Input && n.consumers[j] == 1 && n.takesPair[j]
+		}
+		if _, ok := n.Layers[i].(pairBackwarder); ok {
+			n.takesPair[i] = true
+		}
+	}
+}
+
+// input is the tensor that node input src (Input or a node) denotes.
+func (n *Net) input(x *tensor.Tensor, src int) *tensor.Tensor {
+	if src == Input {
+		return x
+	}
+	return n.outs[src]
 }
 
 // findFolds pairs every convolution with the BatchNorm that is the only
@@ -230,16 +296,23 @@ func (n *Net) Init(seed uint64) {
 }
 
 // Forward runs the network on x (N×C×H×W) and returns the logits (N×classes),
-// owned by the network until the next Forward.
+// owned by the network until the next Forward. A residual block's last
+// BatchNorm runs within its Add (see fuseResidual) and has no output.
 func (n *Net) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
+	fuse := !n.unfused
 	for i, nd := range n.Spec.Nodes {
+		if fuse && n.normedBy[i] >= 0 {
+			n.outs[i] = nil
+			continue
+		}
 		in := n.ins[i]
 		for j, src := range nd.Inputs {
-			if src == Input {
-				in[j] = x
-			} else {
-				in[j] = n.outs[src]
-			}
+			in[j] = n.input(x, src)
+		}
+		if j := n.normOf[i]; fuse && j >= 0 {
+			bnIn := n.input(x, n.Spec.Nodes[j].Inputs[0])
+			n.outs[i] = n.Layers[i].(*nn.Add).ForwardNormalized(n.Layers[j].(*nn.BatchNorm), bnIn, in, train)
+			continue
 		}
 		n.outs[i] = n.Layers[i].Forward(in, train)
 	}
@@ -277,11 +350,14 @@ func (n *Net) Predict(x *tensor.Tensor) *tensor.Tensor {
 
 // Backward propagates dL/dlogits through the network, setting every
 // parameter's Grad. Gradients of activations read by several nodes (the
-// identity path of a residual block) are summed in node order.
+// identity path of a residual block) are summed in node order: first to
+// arrive plus second, then the rest, by the executor or, for two, by the
+// node's layer (see fuseResidual).
 func (n *Net) Backward(dlogits *tensor.Tensor) {
 	last := len(n.Layers) - 1
 	clear(n.grads)
 	clear(n.seen)
+	clear(n.pair)
 	n.grads[last] = dlogits
 	for i := last; i >= 0; i-- {
 		g := n.grads[i]
@@ -293,7 +369,19 @@ func (n *Net) Backward(dlogits *tensor.Tensor) {
 		for _, src := range nd.Inputs {
 			needDx = needDx || src != Input
 		}
-		dxs := n.Layers[i].Backward(g, needDx)
+		var dxs []*tensor.Tensor
+		if g2 := n.pair[i]; g2 == nil {
+			dxs = n.Layers[i].Backward(g, needDx)
+		} else if _, ok := n.Layers[i].(*nn.Identity); ok {
+			// Both parts go on, still unsummed, to the layer before, of
+			// which this is the only reader.
+			src := nd.Inputs[0]
+			n.grads[src], n.pair[src] = g, g2
+			n.seen[src]++
+			continue
+		} else {
+			dxs = n.Layers[i].(pairBackwarder).BackwardSum(g, g2, needDx)
+		}
 		for j, src := range nd.Inputs {
 			if src == Input {
 				continue
@@ -303,11 +391,15 @@ func (n *Net) Backward(dlogits *tensor.Tensor) {
 			// The first gradient is only referenced: layers never write to
 			// the gradients they return once their Backward is over, so it
 			// holds until the second arrives and both go into the node's
-			// own buffer in one pass.
+			// own buffer in one pass, or into its layer's pass.
 			switch n.seen[src] {
 			case 1:
 				n.grads[src] = d
 			case 2:
+				if !n.unfused && n.takesPair[src] && n.consumers[src] == 2 {
+					n.pair[src] = d
+					continue
+				}
 				if n.own[src] == nil {
 					n.own[src] = tensor.New(d.Shape...)
 				}

@@ -39,6 +39,10 @@ type BatchNorm struct {
 	stats  [][]float32 // per-worker row statistics
 	fwd    func(lo, hi, worker int)
 	bwd    func(lo, hi, worker int)
+	// With sum set, the forward writes sum = BN(x) + other (max(…, 0) with
+	// sumReLU) in place of y: see Add.ForwardNormalized.
+	sum, other *tensor.Tensor
+	sumReLU    bool
 }
 
 // NewBatchNorm makes a BatchNorm with parameters named prefix.weight etc.
@@ -66,14 +70,31 @@ func (b *BatchNorm) dims(x *tensor.Tensor) (n, hw int) {
 }
 
 func (b *BatchNorm) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
-	x := in[0]
+	b.y = ensure(b.y, in[0].Shape...)
+	b.forward(in[0], train)
+	return b.y
+}
+
+// forwardAdd is Forward followed by Add{ReLU: relu} of other, in one pass
+// that writes sum and never forms this layer's output: the statistics,
+// running statistics and saved transform are Forward's, and Backward, which
+// recomputes x̂ from x, follows as after Forward.
+func (b *BatchNorm) forwardAdd(x, other, sum *tensor.Tensor, relu, train bool) {
+	if b.ReLU {
+		panic("nn: BatchNorm with a fused ReLU cannot feed a fused Add")
+	}
+	b.sum, b.other, b.sumReLU = sum, other, relu
+	b.forward(x, train)
+	b.sum, b.other = nil, nil
+}
+
+func (b *BatchNorm) forward(x *tensor.Tensor, train bool) {
 	if b.fwd == nil {
 		// Bound once: a method value made per call would be a fresh
 		// allocation, since the pool's goroutines make it escape.
 		b.fwd, b.bwd = b.forwardChannels, b.backwardChannels
 	}
 	b.n, b.hw = b.dims(x)
-	b.y = ensure(b.y, x.Shape...)
 	b.x = x
 	b.trained = train
 	if train {
@@ -81,7 +102,6 @@ func (b *BatchNorm) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 		b.stats = scratch(b.stats, parallel.Threads(), 3*b.n)
 	}
 	parallel.For(b.C, b.fwd)
-	return b.y
 }
 
 // forwardChannels normalises channels [lo, hi). In training the statistics
@@ -128,6 +148,10 @@ func (b *BatchNorm) forwardChannels(lo, hi, worker int) {
 		}
 		t := vec.BN{Mean: mean, InvStd: invStd, Gamma: gamma[ch], Beta: beta[ch]}
 		b.tf[ch] = t
+		if b.sum != nil {
+			vec.NormalizeAdd(b.sum.Data[ch*hw:], x[ch*hw:], b.other.Data[ch*hw:], n, hw, c*hw, t, b.sumReLU)
+			continue
+		}
 		vec.Normalize(b.y.Data[ch*hw:], x[ch*hw:], n, hw, c*hw, t, b.ReLU)
 	}
 }

@@ -58,15 +58,36 @@ type Add struct {
 	ReLU     bool
 	in       []*tensor.Tensor
 	y, dy    *tensor.Tensor
+	dy2      *tensor.Tensor // BackwardSum's second part
 	dx       *tensor.Tensor
 	dxs      []*tensor.Tensor
 	fwd, bwd func(lo, hi, worker int)
+	bwdSum   func(lo, hi, worker int)
 }
 
 func (a *Add) bind() {
 	if a.fwd == nil {
-		a.fwd, a.bwd = a.forwardRange, a.backwardRange
+		a.fwd, a.bwd, a.bwdSum = a.forwardRange, a.backwardRange, a.backwardSumRange
 	}
+}
+
+// ForwardNormalized is Forward(in) where in[0] would be bn's output for
+// input x (in[0] itself is not read): bn computes its statistics and
+// updates its running ones as its Forward does, and its per-channel
+// transform, the addition of in[1] and the ReLU go in one pass that writes
+// only y. The result is Forward's bit for bit; bn's output is never written
+// or read, nor its memory held. Backward and bn.Backward follow as usual:
+// neither needs that output. bn must have no ReLU of its own and the Add
+// exactly two inputs of x's shape.
+func (a *Add) ForwardNormalized(bn *BatchNorm, x *tensor.Tensor, in []*tensor.Tensor, train bool) *tensor.Tensor {
+	if len(in) != 2 || !tensor.SameShape(x.Shape, in[1].Shape) {
+		panic("nn: Add.ForwardNormalized needs two inputs of one shape")
+	}
+	a.bind()
+	a.y = ensure(a.y, x.Shape...)
+	a.in = append(a.in[:0], in...)
+	bn.forwardAdd(x, in[1], a.y, a.ReLU, train)
+	return a.y
 }
 
 func (a *Add) Forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
@@ -115,6 +136,35 @@ func (a *Add) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 
 func (a *Add) backwardRange(lo, hi, _ int) {
 	vec.MaskPositive(a.dx.Data[lo:hi], a.dy.Data[lo:hi], a.y.Data[lo:hi])
+}
+
+// BackwardSum is Backward(dy) with dy = d1 + d2, the gradients from the two
+// readers of the output: the addition and the ReLU mask go in one pass,
+// bit for bit as summing first. It returns the Add's own buffer for every
+// input, never d1 or d2.
+func (a *Add) BackwardSum(d1, d2 *tensor.Tensor, needDx bool) []*tensor.Tensor {
+	if len(d1.Data) != len(d2.Data) {
+		panic("nn: Add.BackwardSum of gradients of two sizes")
+	}
+	a.bind()
+	a.dx = ensure(a.dx, d1.Shape...)
+	a.dy, a.dy2 = d1, d2
+	parallel.For(len(d1.Data), a.bwdSum)
+	a.dy, a.dy2 = nil, nil
+	a.dxs = a.dxs[:0]
+	for range a.in {
+		a.dxs = append(a.dxs, a.dx)
+	}
+	return a.dxs
+}
+
+func (a *Add) backwardSumRange(lo, hi, _ int) {
+	dx, d1, d2 := a.dx.Data[lo:hi], a.dy.Data[lo:hi], a.dy2.Data[lo:hi]
+	if a.ReLU {
+		vec.MaskPositiveSum(dx, d1, d2, a.y.Data[lo:hi])
+	} else {
+		vec.Add(dx, d1, d2, false)
+	}
 }
 
 // Flatten reshapes N×C×H×W to N×(C·H·W) without copying.
