@@ -309,6 +309,12 @@ func (n *Net) Forward(x *tensor.Tensor, train bool) *tensor.Tensor {
 		for j, src := range nd.Inputs {
 			in[j] = n.input(x, src)
 		}
+		if j := n.foldInto[i]; fuse && train && j >= 0 {
+			// The BatchNorm's statistics are taken as the convolution
+			// writes each plane, instead of in a pass of their own.
+			bn := n.Layers[j].(*nn.BatchNorm)
+			n.Layers[i].(*nn.Conv2d).StatsInto(bn.PlaneStats(in[0].Shape[0]))
+		}
 		if j := n.normOf[i]; fuse && j >= 0 {
 			bnIn := n.input(x, n.Spec.Nodes[j].Inputs[0])
 			n.outs[i] = n.Layers[i].(*nn.Add).ForwardNormalized(n.Layers[j].(*nn.BatchNorm), bnIn, in, train)

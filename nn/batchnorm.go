@@ -32,6 +32,12 @@ type BatchNorm struct {
 	tf      []vec.BN
 	trained bool // last forward used batch statistics
 
+	// pre holds the input's plane statistics when its producer took them
+	// (PlaneStats); preSet says they are for the next Forward, usePre that
+	// the Forward in flight reads them.
+	pre            []float32
+	preSet, usePre bool
+
 	// The call in flight, read by the per-channel workers.
 	dy     *tensor.Tensor
 	n, hw  int
@@ -101,7 +107,20 @@ func (b *BatchNorm) forward(x *tensor.Tensor, train bool) {
 		b.NumBatchesTracked.Data[0]++
 		b.stats = scratch(b.stats, parallel.Threads(), 3*b.n)
 	}
+	b.usePre = train && b.preSet && len(b.pre) == 3*b.C*b.n
 	parallel.For(b.C, b.fwd)
+	b.preSet, b.usePre = false, false
+}
+
+// PlaneStats returns a buffer for vec.RowStats of every plane of the next
+// training-mode Forward's input, channel c of image r at [3(c·n+r)], and
+// makes that Forward use it instead of reading its input once more. The
+// layer that writes the input fills it while each plane is still in cache
+// (Conv2d.StatsInto); the statistics are the same bits either way.
+func (b *BatchNorm) PlaneStats(n int) []float32 {
+	b.pre = grow(b.pre, 3*b.C*n)
+	b.preSet = true
+	return b.pre
 }
 
 // forwardChannels normalises channels [lo, hi). In training the statistics
@@ -117,8 +136,13 @@ func (b *BatchNorm) forwardChannels(lo, hi, worker int) {
 	for ch := lo; ch < hi; ch++ {
 		var mean, invStd float32
 		if b.trained {
-			st := b.stats[worker][:3*n]
-			vec.RowStats(x[ch*hw:], n, hw, c*hw, st)
+			var st []float32
+			if b.usePre {
+				st = b.pre[3*n*ch : 3*n*(ch+1)]
+			} else {
+				st = b.stats[worker][:3*n]
+				vec.RowStats(x[ch*hw:], n, hw, c*hw, st)
+			}
 			var s float64
 			for r := 0; r < n; r++ {
 				s += float64(st[3*r])

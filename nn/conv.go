@@ -36,6 +36,10 @@ type Conv2d struct {
 	wg     *winoState
 	winoOn bool
 
+	// statsNext is the buffer of StatsInto for the next Forward, stats
+	// the one of the Forward in flight.
+	statsNext, stats []float32
+
 	// post is the epilogue of a ForwardAffine in flight (nil otherwise),
 	// with the weights and per-channel shift it folds in.
 	post         *Affine
@@ -81,6 +85,21 @@ func (c *Conv2d) postWeights(wq []float32) []float32 {
 		}
 	}
 	return c.wpost
+}
+
+// StatsInto makes the next Forward also write vec.RowStats of each output
+// plane, channel o of image r at st[3(o·n+r):], as soon as the plane is
+// made: a BatchNorm that follows then needs no pass of its own over the
+// output to take its statistics (BatchNorm.PlaneStats). st must hold
+// 3·OutC·n floats for a batch of n.
+func (c *Conv2d) StatsInto(st []float32) { c.statsNext = st }
+
+// planeStats takes the statistics of image i's output planes yi.
+func (c *Conv2d) planeStats(yi []float32, i int) {
+	hw, n := c.call.hw, c.call.n
+	for o := 0; o < c.OutC; o++ {
+		vec.RowStats(yi[o*hw:], 1, hw, hw, c.stats[3*(o*n+i):][:3])
+	}
 }
 
 // outBias is the constant added to output channel o.
@@ -195,6 +214,10 @@ func (c *Conv2d) forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	a := &c.call
 	c.y = ensure(c.y, a.n, c.OutC, ho, wo)
 	a.wq = c.EffectiveWeight()
+	c.stats, c.statsNext = c.statsNext, nil
+	if c.stats != nil && len(c.stats) < 3*c.OutC*a.n {
+		panic(fmt.Sprintf("nn: Conv2d.StatsInto: %d floats for %d channels of %d images", len(c.stats), c.OutC, a.n))
+	}
 	if c.post != nil {
 		a.wq = c.postWeights(a.wq)
 	}
@@ -211,7 +234,7 @@ func (c *Conv2d) forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 		parallel.For(a.n, c.fwd)
 	}
 	putTemps(c.t)
-	c.t, a.x = nil, nil
+	c.t, a.x, c.stats = nil, nil, nil
 	return c.y
 }
 
@@ -228,6 +251,9 @@ func (c *Conv2d) forwardImages(lo, hi, wk int) {
 		}
 		c.t.gws[wk].Sgemm(false, false, c.OutC, a.hw, a.k, 1, a.wq, a.k, col, a.hw, 0, yi, a.hw)
 		c.epilogue(yi, a.hw)
+		if c.stats != nil {
+			c.planeStats(yi, i)
+		}
 	}
 }
 

@@ -310,6 +310,11 @@ func (c *Conv2d) winoForwardImages(lo, hi, wk int) {
 				// While the images are still in cache.
 				vec.ReLU(yi[:n*a.outSz], yi[:n*a.outSz])
 			}
+			if c.stats != nil {
+				for k := 0; k < n; k++ {
+					c.planeStats(yi[k*a.outSz:], i0+gi+k)
+				}
+			}
 			gi += n - 1
 		}
 	}
