@@ -45,6 +45,11 @@ type Net struct {
 	// foldInto[i] is the BatchNorm node that alone reads convolution i's
 	// output (−1 for none), which Predict folds into the convolution.
 	foldInto []int
+	// gradStatsOf[i] is the BatchNorm node whose output convolution i alone
+	// reads (through fused-ReLU pass-throughs), −1 for none: the
+	// convolution's input gradient is that BatchNorm's incoming gradient,
+	// whose statistics it takes as it writes it.
+	gradStatsOf []int
 	affine   []nn.Affine
 
 	// The residual fusions of Forward and Backward (see fuseResidual).
@@ -163,6 +168,7 @@ func Build(s *Spec, o Options) (*Net, error) {
 	}
 	n.fuseReLU()
 	n.findFolds()
+	n.findGradStats()
 	n.fuseResidual()
 	return n, nil
 }
@@ -211,6 +217,30 @@ func (n *Net) input(x *tensor.Tensor, src int) *tensor.Tensor {
 		return x
 	}
 	return n.outs[src]
+}
+
+// findGradStats sets gradStatsOf.
+func (n *Net) findGradStats() {
+	n.gradStatsOf = make([]int, len(n.Spec.Nodes))
+	for i, nd := range n.Spec.Nodes {
+		n.gradStatsOf[i] = -1
+		if _, ok := n.Layers[i].(*nn.Conv2d); !ok || len(nd.Inputs) != 1 {
+			continue
+		}
+		src := nd.Inputs[0]
+		for src != Input && n.consumers[src] == 1 {
+			if _, ok := n.Layers[src].(*nn.Identity); !ok {
+				break
+			}
+			src = n.Spec.Nodes[src].Inputs[0]
+		}
+		if src == Input || n.consumers[src] != 1 {
+			continue
+		}
+		if _, ok := n.Layers[src].(*nn.BatchNorm); ok {
+			n.gradStatsOf[i] = src
+		}
+	}
 }
 
 // findFolds pairs every convolution with the BatchNorm that is the only
@@ -377,6 +407,9 @@ func (n *Net) Backward(dlogits *tensor.Tensor) {
 		}
 		var dxs []*tensor.Tensor
 		if g2 := n.pair[i]; g2 == nil {
+			if j := n.gradStatsOf[i]; j >= 0 && needDx && !n.unfused {
+				n.Layers[i].(*nn.Conv2d).GradStatsInto(n.Layers[j].(*nn.BatchNorm).GradPlaneStats())
+			}
 			dxs = n.Layers[i].Backward(g, needDx)
 		} else if _, ok := n.Layers[i].(*nn.Identity); ok {
 			// Both parts go on, still unsummed, to the layer before, of

@@ -38,6 +38,12 @@ type BatchNorm struct {
 	pre            []float32
 	preSet, usePre bool
 
+	// gsink is what GradPlaneStats handed out for the next Backward, and
+	// gpre its buffer; the Backward uses it when the producer filled it.
+	gsink GradStatsSink
+	gpre  []float32
+	useG  bool
+
 	// The call in flight, read by the per-channel workers.
 	dy     *tensor.Tensor
 	n, hw  int
@@ -194,6 +200,49 @@ func (b *BatchNorm) EvalAffine(a *Affine) {
 	}
 }
 
+// GradStatsSink lets the layer that writes a BatchNorm's incoming gradient
+// take its statistics (vec.GradStats of every plane against the
+// BatchNorm's input) while each plane is in cache, so that the BatchNorm's
+// Backward reads the gradient once instead of twice. See GradPlaneStats.
+type GradStatsSink struct {
+	out      []float32 // channel c of image r at [2(c·n+r)]
+	x        []float32 // the BatchNorm's input, n×c×hw
+	tf       []vec.BN
+	relu     bool
+	n, c, hw int
+	filled   bool
+}
+
+// Fits reports whether the sink is for gradients of n images of c planes
+// of hw values.
+func (s *GradStatsSink) Fits(n, c, hw int) bool {
+	return s != nil && s.n == n && s.c == c && s.hw == hw
+}
+
+// Take writes the statistics of image i's gradient planes di (c×hw).
+func (s *GradStatsSink) Take(di []float32, i int) {
+	for ch := 0; ch < s.c; ch++ {
+		off := ch * s.hw
+		vec.GradStats(di[off:], s.x[i*s.c*s.hw+off:], 1, s.hw, s.hw, s.tf[ch], s.relu, s.out[2*(ch*s.n+i):][:2])
+	}
+}
+
+// Filled marks every image's statistics as taken.
+func (s *GradStatsSink) Filled() { s.filled = true }
+
+// GradPlaneStats returns the sink for the gradient of the next Backward,
+// after a Forward; the producer of that gradient fills it (Take for every
+// image, then Filled), or leaves it and the Backward takes the statistics
+// itself.
+func (b *BatchNorm) GradPlaneStats() *GradStatsSink {
+	if b.x == nil || len(b.tf) < b.C {
+		return nil
+	}
+	b.gpre = grow(b.gpre, 2*b.C*b.n)
+	b.gsink = GradStatsSink{out: b.gpre, x: b.x.Data, tf: b.tf, relu: b.ReLU, n: b.n, c: b.C, hw: b.hw}
+	return &b.gsink
+}
+
 // Backward uses the batch-statistics gradient in training and the affine
 // gradient of frozen statistics after an eval-mode forward.
 func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
@@ -203,7 +252,9 @@ func (b *BatchNorm) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	}
 	b.dy, b.needDx = dy, needDx
 	b.stats = scratch(b.stats, parallel.Threads(), 2*b.n)
+	b.useG = b.gsink.filled && b.gsink.Fits(b.n, b.C, b.hw)
 	parallel.For(b.C, b.bwd)
+	b.gsink, b.useG = GradStatsSink{}, false
 	b.dy = nil
 	b.dxs[0] = nil
 	if needDx {
@@ -220,11 +271,16 @@ func (b *BatchNorm) backwardChannels(lo, hi, worker int) {
 	x, dy := b.x.Data, b.dy.Data
 	gg, gb := b.Weight.Grad.Data, b.Bias.Grad.Data
 	cnt := float64(n * hw)
-	st := b.stats[worker][:2*n]
+	var st []float32
 	for ch := lo; ch < hi; ch++ {
 		t := b.tf[ch]
 		off := ch * hw
-		vec.GradStats(dy[off:], x[off:], n, hw, c*hw, t, b.ReLU, st)
+		if b.useG {
+			st = b.gpre[2*n*ch : 2*n*(ch+1)]
+		} else {
+			st = b.stats[worker][:2*n]
+			vec.GradStats(dy[off:], x[off:], n, hw, c*hw, t, b.ReLU, st)
+		}
 		var sdy, sdyx float64
 		for r := 0; r < n; r++ {
 			sdy += float64(st[2*r])

@@ -36,6 +36,10 @@ type Conv2d struct {
 	wg     *winoState
 	winoOn bool
 
+	// gsNext is the sink of GradStatsInto for the next Backward, gs the
+	// one of the Backward in flight.
+	gsNext, gs *GradStatsSink
+
 	// statsNext is the buffer of StatsInto for the next Forward, stats
 	// the one of the Forward in flight.
 	statsNext, stats []float32
@@ -93,6 +97,11 @@ func (c *Conv2d) postWeights(wq []float32) []float32 {
 // output to take its statistics (BatchNorm.PlaneStats). st must hold
 // 3·OutC·n floats for a batch of n.
 func (c *Conv2d) StatsInto(st []float32) { c.statsNext = st }
+
+// GradStatsInto makes the next Backward take the statistics of its input
+// gradient for the BatchNorm that produced its input, plane by plane as it
+// writes them (BatchNorm.GradPlaneStats).
+func (c *Conv2d) GradStatsInto(s *GradStatsSink) { c.gsNext = s }
 
 // planeStats takes the statistics of image i's output planes yi.
 func (c *Conv2d) planeStats(yi []float32, i int) {
@@ -265,6 +274,10 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	c.setup(c.x, dy.Shape[2], dy.Shape[3])
 	a := &c.call
 	a.dy, a.needDx = dy, needDx
+	c.gs, c.gsNext = c.gsNext, nil
+	if !needDx || !c.gs.Fits(a.n, c.InC, a.h*a.w) {
+		c.gs = nil
+	}
 	workers := parallel.Threads()
 	a.wq = c.wq
 	if c.Quant == nil {
@@ -294,6 +307,10 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 		c.winoWeightGrad(gw, c.t.du)
 	} else {
 		c.im2colBackward(gw, workers, used)
+	}
+	if c.gs != nil {
+		c.gs.Filled()
+		c.gs = nil
 	}
 	putTemps(c.t)
 	c.t, a.dy = nil, nil
@@ -388,6 +405,9 @@ func (c *Conv2d) backwardImages(lo, hi, wk int) {
 				g.Sgemm(true, false, a.k, hw, c.OutC, 1, a.wq, a.k, dyi, hw, 0, dcol, hw)
 				col2imBuf(dcol, dxi, phase, c.InC, a.h, a.w, c.KH, c.KW, c.Stride, c.Pad, a.ho, a.wo)
 			}
+		}
+		if c.gs != nil {
+			c.gs.Take(dxi, i)
 		}
 	}
 }

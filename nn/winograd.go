@@ -388,9 +388,18 @@ func (c *Conv2d) winoBackwardImages(lo, hi, wk int) {
 					s.plan.InT(dxi[ch*hw:(ch+1)*hw], v[ch*s.ld+gi*t1:], s.vx, c.t.tmps[wk])
 				}
 			}
+			n := 1 // images done in this iteration
 			if gi < gq {
-				gi += 3
+				n = 4
 			}
+			if c.gs != nil {
+				// The BatchNorm before takes its statistics now, while
+				// the planes are in cache.
+				for k := 0; k < n; k++ {
+					c.gs.Take(dxi[k*a.inSz:], i0+gi+k)
+				}
+			}
+			gi += n - 1
 		}
 	}
 }
