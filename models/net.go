@@ -50,7 +50,7 @@ type Net struct {
 	// convolution's input gradient is that BatchNorm's incoming gradient,
 	// whose statistics it takes as it writes it.
 	gradStatsOf []int
-	affine   []nn.Affine
+	affine      []nn.Affine
 
 	// The residual fusions of Forward and Backward (see fuseResidual).
 	// normedBy[j] is the Add node that forms BatchNorm j's output within
