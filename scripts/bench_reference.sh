@@ -53,6 +53,9 @@ for r in $(seq "$ROUNDS"); do
 		out=$(/usr/bin/time -v -o "$work/time" "$PYTHON" "$TORCH_REF" --bench 10 --tex $tex --threads "$THREADS" 2>&1 | tail -n 1)
 		record "torch_train_$tex" "$(sed -n 's/.*: \([0-9.]*\) img\/s.*/\1/p' <<<"$out")"
 		record "torch_rss_$tex" "$(rss "$work/time")"
+		# The two commands of a round ran back to back: their ratio cancels
+		# the slow swings of a shared machine that separate medians keep.
+		record "pair_train_$tex" "$(awk -v a="$(tail -n 1 "$work/tnn_train_$tex")" -v b="$(tail -n 1 "$work/torch_train_$tex")" 'BEGIN { if (b > 0) printf "%.3f", a / b }')"
 	done
 	for b in 128 1; do
 		steps=8
@@ -93,6 +96,11 @@ printf '%-44s %12s %12s %8s\n' "train resnet20 b128 img/s vs torch" "$tt0" "$pt0
 printf '%-44s %12s %12s %8s\n' "peak RSS train tern_resnet20 b128 KiB" "$tr1" "$pr1" "$(ratio "$tr1" "$pr1")"
 printf '%-44s %12s %12s %8s\n' "eval resnet20 b128 img/s vs torch" "$ti128" "$pi128" "$(ratio "$ti128" "$pi128")"
 printf '%-44s %12s %12s %8s\n' "eval resnet20 b1 ms vs torch" "$ti1" "$pi1" "$(ratio "$ti1" "$pi1")"
+for tex in 1 0; do
+	arch=tern_resnet20
+	[ "$tex" = 0 ] && arch=resnet20
+	printf '%-44s %s (median %s)\n' "train $arch, ratio per round" "$(sort -g "$work/pair_train_$tex" | tr '\n' ' ')" "$(median "pair_train_$tex")"
+done
 if [ -n "${ORT_DIR:-}" ]; then
 	oi128=$(median ort_infer_128) oi1=$(median ort_infer_1)
 	printf '%-44s %12s %12s %8s\n' "eval resnet20 b128 img/s vs onnxruntime" "$ti128" "$oi128" "$(ratio "$ti128" "$oi128")"
