@@ -198,6 +198,8 @@ kern6x16_loop1:
 	JNZ          kern6x16_loop1
 
 kern6x16_epilogue:
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kern6x16_alpha1
 	VBROADCASTSS alpha+128(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
@@ -211,6 +213,8 @@ kern6x16_epilogue:
 	VMULPS       Y12, Y9, Y9
 	VMULPS       Y12, Y10, Y10
 	VMULPS       Y12, Y11, Y11
+
+kern6x16_alpha1:
 	VBROADCASTSS beta+132(FP), Y13
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -520,6 +524,8 @@ kern6x8_epilogue:
 	VADDPS       Y9, Y3, Y3
 	VADDPS       Y10, Y4, Y4
 	VADDPS       Y11, Y5, Y5
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kern6x8_alpha1
 	VBROADCASTSS alpha+128(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
@@ -527,6 +533,8 @@ kern6x8_epilogue:
 	VMULPS       Y12, Y3, Y3
 	VMULPS       Y12, Y4, Y4
 	VMULPS       Y12, Y5, Y5
+
+kern6x8_alpha1:
 	VBROADCASTSS beta+132(FP), Y13
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -788,6 +796,8 @@ kern4x16_loop1:
 	JNZ          kern4x16_loop1
 
 kern4x16_epilogue:
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kern4x16_alpha1
 	VBROADCASTSS alpha+128(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
@@ -797,6 +807,8 @@ kern4x16_epilogue:
 	VMULPS       Y12, Y5, Y5
 	VMULPS       Y12, Y6, Y6
 	VMULPS       Y12, Y7, Y7
+
+kern4x16_alpha1:
 	VBROADCASTSS beta+132(FP), Y13
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -1028,11 +1040,15 @@ kern4x8_epilogue:
 	VADDPS       Y5, Y1, Y1
 	VADDPS       Y6, Y2, Y2
 	VADDPS       Y7, Y3, Y3
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kern4x8_alpha1
 	VBROADCASTSS alpha+128(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
 	VMULPS       Y12, Y2, Y2
 	VMULPS       Y12, Y3, Y3
+
+kern4x8_alpha1:
 	VBROADCASTSS beta+132(FP), Y13
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -1223,11 +1239,15 @@ kern2x16_epilogue:
 	VADDPS       Y5, Y1, Y1
 	VADDPS       Y6, Y2, Y2
 	VADDPS       Y7, Y3, Y3
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kern2x16_alpha1
 	VBROADCASTSS alpha+128(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
 	VMULPS       Y12, Y2, Y2
 	VMULPS       Y12, Y3, Y3
+
+kern2x16_alpha1:
 	VBROADCASTSS beta+132(FP), Y13
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -1382,9 +1402,13 @@ kern2x8_epilogue:
 	VADDPS       Y5, Y1, Y1
 	VADDPS       Y6, Y0, Y0
 	VADDPS       Y7, Y1, Y1
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kern2x8_alpha1
 	VBROADCASTSS alpha+128(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
+
+kern2x8_alpha1:
 	VBROADCASTSS beta+132(FP), Y13
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -2110,6 +2134,8 @@ kernZ8x32_loop1:
 	JNZ          kernZ8x32_loop1
 
 kernZ8x32_epilogue:
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kernZ8x32_alpha1
 	VBROADCASTSS alpha+128(FP), Z30
 	VMULPS       Z30, Z0, Z0
 	VMULPS       Z30, Z1, Z1
@@ -2127,6 +2153,8 @@ kernZ8x32_epilogue:
 	VMULPS       Z30, Z13, Z13
 	VMULPS       Z30, Z14, Z14
 	VMULPS       Z30, Z15, Z15
+
+kernZ8x32_alpha1:
 	VBROADCASTSS beta+132(FP), Z31
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -2460,6 +2488,8 @@ kernZ8x16_epilogue:
 	VADDPS       Z13, Z5, Z5
 	VADDPS       Z14, Z6, Z6
 	VADDPS       Z15, Z7, Z7
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kernZ8x16_alpha1
 	VBROADCASTSS alpha+128(FP), Z30
 	VMULPS       Z30, Z0, Z0
 	VMULPS       Z30, Z1, Z1
@@ -2469,6 +2499,8 @@ kernZ8x16_epilogue:
 	VMULPS       Z30, Z5, Z5
 	VMULPS       Z30, Z6, Z6
 	VMULPS       Z30, Z7, Z7
+
+kernZ8x16_alpha1:
 	VBROADCASTSS beta+132(FP), Z31
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -2771,6 +2803,8 @@ kernZ4x32_epilogue:
 	VADDPS       Z13, Z5, Z5
 	VADDPS       Z14, Z6, Z6
 	VADDPS       Z15, Z7, Z7
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kernZ4x32_alpha1
 	VBROADCASTSS alpha+128(FP), Z30
 	VMULPS       Z30, Z0, Z0
 	VMULPS       Z30, Z1, Z1
@@ -2780,6 +2814,8 @@ kernZ4x32_epilogue:
 	VMULPS       Z30, Z5, Z5
 	VMULPS       Z30, Z6, Z6
 	VMULPS       Z30, Z7, Z7
+
+kernZ4x32_alpha1:
 	VBROADCASTSS beta+132(FP), Z31
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -2995,11 +3031,15 @@ kernZ4x16_epilogue:
 	VADDPS       Z13, Z1, Z1
 	VADDPS       Z14, Z2, Z2
 	VADDPS       Z15, Z3, Z3
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kernZ4x16_alpha1
 	VBROADCASTSS alpha+128(FP), Z30
 	VMULPS       Z30, Z0, Z0
 	VMULPS       Z30, Z1, Z1
 	VMULPS       Z30, Z2, Z2
 	VMULPS       Z30, Z3, Z3
+
+kernZ4x16_alpha1:
 	VBROADCASTSS beta+132(FP), Z31
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -3204,11 +3244,15 @@ kernZ2x32_epilogue:
 	VADDPS       Z13, Z1, Z1
 	VADDPS       Z14, Z2, Z2
 	VADDPS       Z15, Z3, Z3
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kernZ2x32_alpha1
 	VBROADCASTSS alpha+128(FP), Z30
 	VMULPS       Z30, Z0, Z0
 	VMULPS       Z30, Z1, Z1
 	VMULPS       Z30, Z2, Z2
 	VMULPS       Z30, Z3, Z3
+
+kernZ2x32_alpha1:
 	VBROADCASTSS beta+132(FP), Z31
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
@@ -3368,9 +3412,13 @@ kernZ2x16_epilogue:
 	VADDPS       Z13, Z1, Z1
 	VADDPS       Z14, Z0, Z0
 	VADDPS       Z15, Z1, Z1
+	CMPL         alpha+128(FP), $0x3f800000
+	JE           kernZ2x16_alpha1
 	VBROADCASTSS alpha+128(FP), Z30
 	VMULPS       Z30, Z0, Z0
 	VMULPS       Z30, Z1, Z1
+
+kernZ2x16_alpha1:
 	VBROADCASTSS beta+132(FP), Z31
 	MOVQ         c_base+80(FP), DX
 	MOVQ         ldc+104(FP), R11
