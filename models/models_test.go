@@ -112,7 +112,7 @@ func TestLoadStateDictMismatch(t *testing.T) {
 // TestNetworkGradient checks the executor end to end (residual sums, fused
 // ReLUs, shortcuts, pooling, loss) against central differences on a tiny ResNet-20.
 func TestNetworkGradient(t *testing.T) {
-	checked := networkGradCheck(t, "resnet20", Config{InC: 2, H: 6, W: 6, Classes: 3}, 4, func(name string) bool {
+	checked := networkGradCheck(t, "resnet20", Config{InC: 2, H: 6, W: 6, Classes: 3}, 4, 0.02, func(name string) bool {
 		return strings.Contains(name, "conv") || strings.Contains(name, "classifier") || strings.Contains(name, "bn_1")
 	})
 	if checked < 60 {
@@ -122,15 +122,20 @@ func TestNetworkGradient(t *testing.T) {
 
 // TestBottleneckGradient does the same through torchvision's ResNet-50
 // (7×7 stem, max pooling, bottlenecks, projection shortcuts) at 32×32.
+// Fifty float32 layers make the central differences of the stem's weights
+// uncertain by a few percent: with the assembly and the pure-Go GEMM the
+// backward values agree to 1e-7 while the numeric estimates differ by up to
+// 2.7 %, so the relative tolerance is 4 % here (a wrong gradient is off by
+// far more).
 func TestBottleneckGradient(t *testing.T) {
 	want := map[string]bool{"conv1.weight": true, "layer1.0.conv2.weight": true, "layer1.0.downsample.0.weight": true,
 		"layer2.0.bn3.bias": true, "layer3.1.conv1.weight": true, "fc.weight": true}
-	if n := networkGradCheck(t, "resnet50", Config{InC: 3, H: 32, W: 32, Classes: 5}, 3, func(name string) bool { return want[name] }); n != 18 {
+	if n := networkGradCheck(t, "resnet50", Config{InC: 3, H: 32, W: 32, Classes: 5}, 3, 0.04, func(name string) bool { return want[name] }); n != 18 {
 		t.Fatalf("%d gradients checked, want 18", n)
 	}
 }
 
-func networkGradCheck(t *testing.T, arch string, cfg Config, batch int, pick func(string) bool) int {
+func networkGradCheck(t *testing.T, arch string, cfg Config, batch int, rel float64, pick func(string) bool) int {
 	t.Helper()
 	s, _ := New(arch, cfg)
 	n, err := Build(s, Options{})
@@ -177,7 +182,7 @@ func networkGradCheck(t *testing.T, arch string, cfg Config, batch int, pick fun
 					best, num = e, d
 				}
 			}
-			if best > 2e-3+0.02*math.Abs(num) {
+			if best > 2e-3+rel*math.Abs(num) {
 				t.Errorf("%s[%d]: backward %g, numeric %g", p.Name, i, grad[i], num)
 			}
 			checked++
