@@ -275,32 +275,9 @@ func tileOff(p reg.GPVirtual, tyM, bM operand.Mem) {
 	build.LEAQ(memi(p, t, 4, 0), p)
 }
 
-// in4: V = Bᵀ d B. The plane's rows are first split into their column
-// phases in tmp (row r at (r+1)·4L floats, phase k at +k·L, P_k[t] =
-// x[4t+k−1], L = 8·nb + 8, zeros outside the plane), so that the six
-// columns of eight tiles are the loads P_0…P_3[tx], P_0[tx+1], P_1[tx+1];
-// then inPasses.
-func in4() {
-	name := "in4"
-	header(name, "v []float32, ldv int, x []float32, h, w, tw int, mask []int32, tmp []float32",
-		name+" writes V = Bᵀ d B of F(4×4, 3×3) for every tile of the h×w plane x, tile (ty, tx) of row ξ at v[ξ·ldv + ty·tw + tx],",
-		"in whole blocks of eight tiles, using tmp for the plane split into column phases (see in4Go).")
-	lbl := func(s string) string { return name + "_" + s }
-	tyM, thM, nbM, bM, rowBM, lbM, rM := local(), local(), local(), local(), local(), local(), local()
-
-	t := th4(thM, nbM)
-	// Phase length in bytes 4·(8·nb + 8) = 32·(nb + 1); a row is four.
-	build.INCQ(t)
-	build.SHLQ(operand.U8(5), t)
-	build.MOVQ(t, lbM)
-	build.SHLQ(operand.U8(2), t)
-	build.MOVQ(t, rowBM)
-	z := zero()
-	perm := load(c4.perm)
-
-	zeroPadRows(lbl, z, rowBM, thM, rM, 2)
-
-	// Split rows 0 … h−1.
+// splitRows4 is the first phase of in4 and in4z: rows 0 … h−1 of x split
+// into their column phases in tmp (see in4).
+func splitRows4(lbl func(string) string, z, perm reg.VecVirtual, rowBM, lbM, nbM, rM operand.Mem) {
 	build.Label(lbl("split"))
 	build.MOVQ(operand.U32(0), rM)
 	build.Label(lbl("srow"))
@@ -345,6 +322,35 @@ func in4() {
 		build.JNZ(operand.LabelRef(lbl("sblk")))
 	}
 	loopEnd(rM, addr("h"), lbl("srow"), false)
+}
+
+// in4: V = Bᵀ d B. The plane's rows are first split into their column
+// phases in tmp (row r at (r+1)·4L floats, phase k at +k·L, P_k[t] =
+// x[4t+k−1], L = 8·nb + 8, zeros outside the plane), so that the six
+// columns of eight tiles are the loads P_0…P_3[tx], P_0[tx+1], P_1[tx+1];
+// then inPasses.
+func in4() {
+	name := "in4"
+	header(name, "v []float32, ldv int, x []float32, h, w, tw int, mask []int32, tmp []float32",
+		name+" writes V = Bᵀ d B of F(4×4, 3×3) for every tile of the h×w plane x, tile (ty, tx) of row ξ at v[ξ·ldv + ty·tw + tx],",
+		"in whole blocks of eight tiles, using tmp for the plane split into column phases (see in4Go).")
+	lbl := func(s string) string { return name + "_" + s }
+	tyM, thM, nbM, bM, rowBM, lbM, rM := local(), local(), local(), local(), local(), local(), local()
+
+	t := th4(thM, nbM)
+	// Phase length in bytes 4·(8·nb + 8) = 32·(nb + 1); a row is four.
+	build.INCQ(t)
+	build.SHLQ(operand.U8(5), t)
+	build.MOVQ(t, lbM)
+	build.SHLQ(operand.U8(2), t)
+	build.MOVQ(t, rowBM)
+	z := zero()
+	perm := load(c4.perm)
+
+	zeroPadRows(lbl, z, rowBM, thM, rM, 2)
+
+	// Split rows 0 … h−1.
+	splitRows4(lbl, z, perm, rowBM, lbM, nbM, rM)
 
 	build.MOVQ(operand.U32(0), tyM)
 	build.Label(lbl("ty"))

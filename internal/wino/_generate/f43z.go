@@ -285,55 +285,6 @@ func lowHalves(x [4]reg.VecVirtual) [4]reg.Register {
 	return o
 }
 
-// splitRows4 is in4's first phase: rows 0 … h−1 of x split into their
-// column phases in tmp (see in4 in f43.go).
-func splitRows4(lbl func(string) string, z, perm reg.VecVirtual, rowBM, lbM, nbM, rM operand.Mem) {
-	build.Label(lbl("split"))
-	build.MOVQ(operand.U32(0), rM)
-	build.Label(lbl("srow"))
-	{
-		src := base("x")
-		t := build.GP64()
-		build.MOVQ(rM, t)
-		build.IMULQ(addr("w"), t)
-		build.LEAQ(memi(src, t, 4, 0), src)
-		dst := base("tmp")
-		t = build.GP64()
-		build.MOVQ(rM, t)
-		build.INCQ(t)
-		build.IMULQ(rowBM, t)
-		build.ADDQ(t, dst)
-		lb := build.GP64()
-		build.MOVQ(lbM, lb)
-		lb3 := build.GP64()
-		build.LEAQ(memi(lb, lb, 2, 0), lb3)
-		build.VMOVUPS(z, mem(dst, 0)) // P_0[0]
-		e := build.GP64()             // P_1[8·nb]
-		build.MOVQ(nbM, e)
-		build.SHLQ(operand.U8(5), e)
-		build.ADDQ(lb, e)
-		build.VMOVUPS(z, memi(dst, e, 1, 0))
-		mp := base("mask")
-		col := build.GP64()
-		build.XORQ(col, col)
-		cnt := build.GP64()
-		build.MOVQ(nbM, cnt)
-		build.Label(lbl("sblk"))
-		x := split4(quarters(src, mp, col, lbl("sq")), perm)
-		build.VMOVUPS(x[0], memi(dst, lb, 1, 0))
-		build.VMOVUPS(x[1], memi(dst, lb, 2, 0))
-		build.VMOVUPS(x[2], memi(dst, lb3, 1, 0))
-		build.VMOVUPS(x[3], mem(dst, 4))
-		build.ADDQ(operand.U32(128), src)
-		build.ADDQ(operand.U32(128), mp)
-		build.ADDQ(operand.U8(32), dst)
-		build.ADDQ(operand.U8(32), col)
-		build.DECQ(cnt)
-		build.JNZ(operand.LabelRef(lbl("sblk")))
-	}
-	loopEnd(rM, addr("h"), lbl("srow"), false)
-}
-
 // pairRows emits the loop over tile row pairs (ty, ty+1), ty = 0, 2, …
 // while ty+1 < lim (lim = th, or th+1 with withLast), blocks b from the
 // last to the first (so that a tile row's spill into the next row's first
