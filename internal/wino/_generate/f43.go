@@ -17,7 +17,17 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-var c4 struct{ two, four, eight, mfour, perm, unperm operand.Mem }
+// consts4 holds a kernel set's constant vectors: broadcast 2, 4, 8, −4
+// and the phase permutations.
+type consts4 struct{ two, four, eight, mfour, perm, unperm operand.Mem }
+
+// c4 holds the 32-byte constants; kc is the set the shared arithmetic
+// emitters (bt6all, at4all, a6all, b6all) read, c4 unless a set's emitter
+// points it at its own (the zmm set's 64-byte ones, cz).
+var (
+	c4 consts4
+	kc = &c4
+)
 
 func globals4() {
 	f := func(name string, vals [8]uint32) operand.Mem {
@@ -65,6 +75,33 @@ func subo(a reg.VecVirtual, b operand.Op) reg.VecVirtual {
 
 func mulc(a reg.VecVirtual, c operand.Mem) reg.VecVirtual {
 	y := ymm()
+	build.VMULPS(c, a, y)
+	return y
+}
+
+// like allocates a register of a's width. vadd, vsub and vmul work on
+// either width, so that the ymm and zmm kernels share their arithmetic.
+func like(a reg.VecVirtual) reg.VecVirtual {
+	if a.Size() == 64 {
+		return build.ZMM()
+	}
+	return build.YMM()
+}
+
+func vadd(a, b reg.VecVirtual) reg.VecVirtual {
+	y := like(a)
+	build.VADDPS(b, a, y)
+	return y
+}
+
+func vsub(a, b reg.VecVirtual) reg.VecVirtual {
+	y := like(a)
+	build.VSUBPS(b, a, y)
+	return y
+}
+
+func vmul(a reg.VecVirtual, c operand.Mem) reg.VecVirtual {
+	y := like(a)
 	build.VMULPS(c, a, y)
 	return y
 }
@@ -133,16 +170,16 @@ func inPasses(col func(c, i int) operand.Mem, q, p, ld reg.GPVirtual) {
 
 // bt6all is bt6 on registers, each output handed to store as it is made.
 func bt6all(d [6]reg.VecVirtual, store func(j int, v reg.VecVirtual)) {
-	store(0, add(mulc(sub(d[0], d[2]), c4.four), sub(d[4], d[2])))
-	a := sub(d[4], mulc(d[2], c4.four))
-	b := sub(d[3], mulc(d[1], c4.four))
-	store(1, add(a, b))
-	store(2, sub(a, b))
-	c := sub(d[4], d[2])
-	e := mulc(sub(d[3], d[1]), c4.two)
-	store(3, add(c, e))
-	store(4, sub(c, e))
-	store(5, add(mulc(sub(d[1], d[3]), c4.four), sub(d[5], d[3])))
+	store(0, vadd(vmul(vsub(d[0], d[2]), kc.four), vsub(d[4], d[2])))
+	a := vsub(d[4], vmul(d[2], kc.four))
+	b := vsub(d[3], vmul(d[1], kc.four))
+	store(1, vadd(a, b))
+	store(2, vsub(a, b))
+	c := vsub(d[4], d[2])
+	e := vmul(vsub(d[3], d[1]), kc.two)
+	store(3, vadd(c, e))
+	store(4, vsub(c, e))
+	store(5, vadd(vmul(vsub(d[1], d[3]), kc.four), vsub(d[5], d[3])))
 }
 
 // at4k is output a of Aᵀ m (at4).
@@ -168,39 +205,39 @@ func at4k(a int, m func(i int) operand.Op) reg.VecVirtual {
 
 // at4all is at4 on registers.
 func at4all(m [6]reg.VecVirtual) [4]reg.VecVirtual {
-	s1, d1 := add(m[1], m[2]), sub(m[1], m[2])
-	s2, d2 := add(m[3], m[4]), sub(m[3], m[4])
+	s1, d1 := vadd(m[1], m[2]), vsub(m[1], m[2])
+	s2, d2 := vadd(m[3], m[4]), vsub(m[3], m[4])
 	return [4]reg.VecVirtual{
-		add(add(m[0], s1), s2),
-		add(d1, mulc(d2, c4.two)),
-		add(s1, mulc(s2, c4.four)),
-		add(add(d1, mulc(d2, c4.eight)), m[5]),
+		vadd(vadd(m[0], s1), s2),
+		vadd(d1, vmul(d2, kc.two)),
+		vadd(s1, vmul(s2, kc.four)),
+		vadd(vadd(d1, vmul(d2, kc.eight)), m[5]),
 	}
 }
 
 // a6all is A y (a6).
 func a6all(y [4]reg.VecVirtual, store func(j int, v reg.VecVirtual)) {
-	p, q := add(y[0], y[2]), add(y[1], y[3])
-	r := add(y[0], mulc(y[2], c4.four))
-	s := add(mulc(y[1], c4.two), mulc(y[3], c4.eight))
+	p, q := vadd(y[0], y[2]), vadd(y[1], y[3])
+	r := vadd(y[0], vmul(y[2], kc.four))
+	s := vadd(vmul(y[1], kc.two), vmul(y[3], kc.eight))
 	store(0, y[0])
-	store(1, add(p, q))
-	store(2, sub(p, q))
-	store(3, add(r, s))
-	store(4, sub(r, s))
+	store(1, vadd(p, q))
+	store(2, vsub(p, q))
+	store(3, vadd(r, s))
+	store(4, vsub(r, s))
 	store(5, y[3])
 }
 
 // b6all is B v (b6).
 func b6all(v [6]reg.VecVirtual, store func(j int, v reg.VecVirtual)) {
-	a, b := add(v[1], v[2]), sub(v[1], v[2])
-	c, d := add(v[3], v[4]), sub(v[3], v[4])
-	e := add(v[0], a)
-	store(0, mulc(v[0], c4.four))
-	store(1, sub(mulc(sub(v[5], b), c4.four), mulc(d, c4.two)))
-	store(2, sub(mulc(e, c4.mfour), add(v[0], c)))
-	store(3, add(sub(b, v[5]), mulc(sub(d, mulc(v[5], c4.two)), c4.two)))
-	store(4, add(e, c))
+	a, b := vadd(v[1], v[2]), vsub(v[1], v[2])
+	c, d := vadd(v[3], v[4]), vsub(v[3], v[4])
+	e := vadd(v[0], a)
+	store(0, vmul(v[0], kc.four))
+	store(1, vsub(vmul(vsub(v[5], b), kc.four), vmul(d, kc.two)))
+	store(2, vsub(vmul(e, kc.mfour), vadd(v[0], c)))
+	store(3, vadd(vsub(b, v[5]), vmul(vsub(d, vmul(v[5], kc.two)), kc.two)))
+	store(4, vadd(e, c))
 	store(5, v[5])
 }
 

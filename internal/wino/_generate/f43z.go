@@ -23,7 +23,7 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-var cz struct{ two, four, eight, mfour, perm, unperm operand.Mem }
+var cz consts4
 
 func init() {
 	sets["z"] = func() {
@@ -64,32 +64,7 @@ func globalsZ() {
 	// perm4 and unperm4 of f43.go within each half.
 	cz.perm = f("zperm4", [16]uint32{0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15})
 	cz.unperm = f("zunperm4", [16]uint32{0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15})
-}
-
-// like allocates a register of a's width.
-func like(a reg.VecVirtual) reg.VecVirtual {
-	if a.Size() == 64 {
-		return build.ZMM()
-	}
-	return build.YMM()
-}
-
-func zadd(a, b reg.VecVirtual) reg.VecVirtual {
-	y := like(a)
-	build.VADDPS(b, a, y)
-	return y
-}
-
-func zsub(a, b reg.VecVirtual) reg.VecVirtual {
-	y := like(a)
-	build.VSUBPS(b, a, y)
-	return y
-}
-
-func zmul(a reg.VecVirtual, c operand.Mem) reg.VecVirtual {
-	y := like(a)
-	build.VMULPS(c, a, y)
-	return y
+	kc = &cz
 }
 
 func zload(m operand.Mem) reg.VecVirtual {
@@ -114,77 +89,25 @@ func pairStore(z reg.VecVirtual, lo, hi operand.Mem) {
 	build.VEXTRACTF32X8(operand.U8(1), z, hi)
 }
 
-// bt6z is bt6all of f43.go for either width.
-func bt6z(d [6]reg.VecVirtual, store func(j int, v reg.VecVirtual)) {
-	store(0, zadd(zmul(zsub(d[0], d[2]), cz.four), zsub(d[4], d[2])))
-	a := zsub(d[4], zmul(d[2], cz.four))
-	b := zsub(d[3], zmul(d[1], cz.four))
-	store(1, zadd(a, b))
-	store(2, zsub(a, b))
-	c := zsub(d[4], d[2])
-	e := zmul(zsub(d[3], d[1]), cz.two)
-	store(3, zadd(c, e))
-	store(4, zsub(c, e))
-	store(5, zadd(zmul(zsub(d[1], d[3]), cz.four), zsub(d[5], d[3])))
-}
-
 // at4kz is at4k of f43.go: output a of Aᵀ m.
 func at4kz(a int, m func(i int) reg.VecVirtual) reg.VecVirtual {
 	switch a {
 	case 0:
-		s1 := zadd(m(1), m(2))
-		s2 := zadd(m(3), m(4))
-		return zadd(zadd(m(0), s1), s2)
+		s1 := vadd(m(1), m(2))
+		s2 := vadd(m(3), m(4))
+		return vadd(vadd(m(0), s1), s2)
 	case 1:
-		d1 := zsub(m(1), m(2))
-		d2 := zsub(m(3), m(4))
-		return zadd(d1, zmul(d2, cz.two))
+		d1 := vsub(m(1), m(2))
+		d2 := vsub(m(3), m(4))
+		return vadd(d1, vmul(d2, cz.two))
 	case 2:
-		s1 := zadd(m(1), m(2))
-		s2 := zadd(m(3), m(4))
-		return zadd(s1, zmul(s2, cz.four))
+		s1 := vadd(m(1), m(2))
+		s2 := vadd(m(3), m(4))
+		return vadd(s1, vmul(s2, cz.four))
 	}
-	d1 := zsub(m(1), m(2))
-	d2 := zsub(m(3), m(4))
-	return zadd(zadd(d1, zmul(d2, cz.eight)), m(5))
-}
-
-// at4z is at4all of f43.go.
-func at4z(m [6]reg.VecVirtual) [4]reg.VecVirtual {
-	s1, d1 := zadd(m[1], m[2]), zsub(m[1], m[2])
-	s2, d2 := zadd(m[3], m[4]), zsub(m[3], m[4])
-	return [4]reg.VecVirtual{
-		zadd(zadd(m[0], s1), s2),
-		zadd(d1, zmul(d2, cz.two)),
-		zadd(s1, zmul(s2, cz.four)),
-		zadd(zadd(d1, zmul(d2, cz.eight)), m[5]),
-	}
-}
-
-// a6z is a6all of f43.go.
-func a6z(y [4]reg.VecVirtual, store func(j int, v reg.VecVirtual)) {
-	p, q := zadd(y[0], y[2]), zadd(y[1], y[3])
-	r := zadd(y[0], zmul(y[2], cz.four))
-	s := zadd(zmul(y[1], cz.two), zmul(y[3], cz.eight))
-	store(0, y[0])
-	store(1, zadd(p, q))
-	store(2, zsub(p, q))
-	store(3, zadd(r, s))
-	store(4, zsub(r, s))
-	store(5, y[3])
-}
-
-// b6z is b6all of f43.go.
-func b6z(v [6]reg.VecVirtual, store func(j int, v reg.VecVirtual)) {
-	a, b := zadd(v[1], v[2]), zsub(v[1], v[2])
-	c, d := zadd(v[3], v[4]), zsub(v[3], v[4])
-	e := zadd(v[0], a)
-	store(0, zmul(v[0], cz.four))
-	store(1, zsub(zmul(zsub(v[5], b), cz.four), zmul(d, cz.two)))
-	store(2, zsub(zmul(e, cz.mfour), zadd(v[0], c)))
-	store(3, zadd(zsub(b, v[5]), zmul(zsub(d, zmul(v[5], cz.two)), cz.two)))
-	store(4, zadd(e, c))
-	store(5, v[5])
+	d1 := vsub(m(1), m(2))
+	d2 := vsub(m(3), m(4))
+	return vadd(vadd(d1, vmul(d2, cz.eight)), m(5))
 }
 
 // transpose4z is transpose4 of f43.go for either width: the unpacks work
@@ -412,7 +335,7 @@ func in4z() {
 			for i := range d {
 				d[i] = pairLoad(rowAt(pc, i, disp), rowAt(pc4, i, disp))
 			}
-			bt6z(d, func(k int, v reg.VecVirtual) { build.VMOVUPS(v, mem(qb, 64*(6*k+c))) })
+			bt6all(d, func(k int, v reg.VecVirtual) { build.VMOVUPS(v, mem(qb, 64*(6*k+c))) })
 		}
 		tw4 := param("tw")
 		build.SHLQ(operand.U8(2), tw4)
@@ -422,7 +345,7 @@ func in4z() {
 				for c := range s {
 					s[c] = zload(mem(qb, 64*(6*k+c)))
 				}
-				bt6z(s, func(j int, v reg.VecVirtual) {
+				bt6all(s, func(j int, v reg.VecVirtual) {
 					if whole {
 						build.VMOVUPS(v, mem(p, 0))
 					} else {
@@ -553,7 +476,7 @@ func inT4z() {
 				build.VMOVUPS_Z(elem(p2, i), rowK[1], hi)
 				build.VINSERTF32X8(operand.U8(1), hi, lo.AsZ(), d[i])
 			}
-			b6z(d, func(i int, v reg.VecVirtual) {
+			b6all(d, func(i int, v reg.VecVirtual) {
 				build.VMOVUPS(v, mem(qb, 64*(6*i+s)))
 			})
 			if s < 5 {
@@ -594,7 +517,7 @@ func inT4z() {
 			for s := range q {
 				q[s] = zload(mem(qb, 64*(6*i+s)))
 			}
-			b6z(q, func(j int, v reg.VecVirtual) {
+			b6all(q, func(j int, v reg.VecVirtual) {
 				switch {
 				case i >= 4:
 					c := rowOff(48 + 6*(i-4) + j)
@@ -605,7 +528,7 @@ func inT4z() {
 					build.VMOVUPS(carry, mem(qb, 64*(6*i+j)))
 					build.VEXTRACTF32X8(operand.U8(1), v, memi(tp, c, 1, 0))
 				case i < 2:
-					sStore(i, j, keep(j, zadd(v, zload(mem(qb, 64*(6*(i+4)+j))))))
+					sStore(i, j, keep(j, vadd(v, zload(mem(qb, 64*(6*(i+4)+j))))))
 				default:
 					sStore(i, j, keep(j, v))
 				}
@@ -647,10 +570,10 @@ func inT4z() {
 			// Column 4t: tile t's j=1 + tile t−1's j=5; 4t+3: tile t's
 			// j=4 + tile t+1's j=0.
 			y := [4]reg.VecVirtual{
-				zadd(pl(6*i+1, 4), pl(6*i+5, 0)),
+				vadd(pl(6*i+1, 4), pl(6*i+5, 0)),
 				pl(6*i+2, 4),
 				pl(6*i+3, 4),
-				zadd(pl(6*i+4, 4), pl(6*i, 8)),
+				vadd(pl(6*i+4, 4), pl(6*i, 8)),
 			}
 			m := merge4z(y, zload(cz.unperm))
 			mp := base("mask")
@@ -784,13 +707,13 @@ func out4z() {
 					}
 				}
 			}
-			y := at4z(s)
+			y := at4all(s)
 			bias, unperm := biasZ, unpermZ
 			if !pair {
 				bias, unperm = biasZ.AsY().(reg.VecVirtual), unpermZ.AsY().(reg.VecVirtual)
 			}
 			for c := range y {
-				y[c] = zadd(y[c], bias)
+				y[c] = vadd(y[c], bias)
 			}
 			m := merge4z(y, unperm)
 			storeQuartersK(lowHalves(m), yp, col, keys, fmt.Sprintf("%s_q%d%s", name, a, sfx))
@@ -914,7 +837,7 @@ func outT4z() {
 					}
 					perm = permZ
 				}
-				a6z(split4z(x, perm), func(j int, v reg.VecVirtual) {
+				a6all(split4z(x, perm), func(j int, v reg.VecVirtual) {
 					build.VMOVUPS(v, mem(tq, vs*(6*a+j)))
 				})
 			}
@@ -953,7 +876,7 @@ func outT4z() {
 					y[a] = load(mem(tq, vs*(6*a+j)))
 				}
 			}
-			a6z(y, func(i int, v reg.VecVirtual) {
+			a6all(y, func(i int, v reg.VecVirtual) {
 				switch {
 				case !pair || whole:
 					build.VMOVUPS(v, at(dp, i))

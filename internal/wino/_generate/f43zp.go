@@ -240,7 +240,7 @@ func in4zp() {
 		for i := range d {
 			d[i] = zload(mem(tp, 64*(6*i+c)))
 		}
-		bt6z(d, func(k int, v reg.VecVirtual) { build.VMOVUPS(v, mem(tp, 64*(6*k+c))) })
+		bt6all(d, func(k int, v reg.VecVirtual) { build.VMOVUPS(v, mem(tp, 64*(6*k+c))) })
 	}
 	rowK := zpRowK(lbl, gM, thM)
 	ld := param("ldv")
@@ -251,7 +251,7 @@ func in4zp() {
 		for c := range s {
 			s[c] = zload(mem(tp, 64*(6*k+c)))
 		}
-		bt6z(s, func(j int, v reg.VecVirtual) {
+		bt6all(s, func(j int, v reg.VecVirtual) {
 			build.VMOVUPS(v, rowK, mem(p, 0))
 			if k < 5 || j < 5 {
 				build.ADDQ(ld, p)
@@ -300,15 +300,15 @@ func out4zp() {
 			}
 			// at4k of f43.go, outputs a and a+2 at once.
 			if !odd {
-				s1 := zadd(m[1], m[2])
-				s2 := zadd(m[3], m[4])
-				s[0][j] = zadd(zadd(m[0], s1), s2)
-				s[2][j] = zadd(s1, zmul(s2, cz.four))
+				s1 := vadd(m[1], m[2])
+				s2 := vadd(m[3], m[4])
+				s[0][j] = vadd(vadd(m[0], s1), s2)
+				s[2][j] = vadd(s1, vmul(s2, cz.four))
 			} else {
-				d1 := zsub(m[1], m[2])
-				d2 := zsub(m[3], m[4])
-				s[1][j] = zadd(d1, zmul(d2, cz.two))
-				s[3][j] = zadd(zadd(d1, zmul(d2, cz.eight)), m[5])
+				d1 := vsub(m[1], m[2])
+				d2 := vsub(m[3], m[4])
+				s[1][j] = vadd(d1, vmul(d2, cz.two))
+				s[3][j] = vadd(vadd(d1, vmul(d2, cz.eight)), m[5])
 			}
 			if j < 5 {
 				build.ADDQ(ld, pp)
@@ -318,9 +318,9 @@ func out4zp() {
 			if (a%2 == 1) != odd {
 				continue
 			}
-			y := at4z(s[a])
+			y := at4all(s[a])
 			for c := range y {
-				y[c] = zadd(y[c], bias)
+				y[c] = vadd(y[c], bias)
 			}
 			zpStoreRows(lbl, "y", gM, a, zpMerge(y, perm), colK)
 		}
@@ -353,7 +353,7 @@ func outT4zp() {
 			build.VMOVUPS_Z(zpRow("dy", gM, a+4*k, skip), colK, q[k])
 			build.Label(skip)
 		}
-		a6z(zpSplit(q, perm), func(j int, v reg.VecVirtual) { r[a][j] = v })
+		a6all(zpSplit(q, perm), func(j int, v reg.VecVirtual) { r[a][j] = v })
 	}
 	rowK := zpRowK(lbl, gM, thM)
 	ld := param("ldm")
@@ -365,7 +365,7 @@ func outT4zp() {
 		for a := range y {
 			y[a] = r[a][j]
 		}
-		a6z(y, func(i int, v reg.VecVirtual) {
+		a6all(y, func(i int, v reg.VecVirtual) {
 			build.VMOVUPS(v, rowK, at(dp, i))
 		})
 		if j < 5 {
@@ -417,7 +417,7 @@ func inT4zp() {
 			d[i] = build.ZMM()
 			build.VMOVUPS_Z(at(p, i), rowK, d[i])
 		}
-		b6z(d, func(i int, v reg.VecVirtual) {
+		b6all(d, func(i int, v reg.VecVirtual) {
 			build.VMOVUPS(v, mem(tp, 64*(6*i+s)))
 		})
 		if s < 5 {
@@ -432,7 +432,7 @@ func inT4zp() {
 		return q
 	}
 	for i := 4; i < 6; i++ {
-		b6z(rowQ(i), func(j int, v reg.VecVirtual) {
+		b6all(rowQ(i), func(j int, v reg.VecVirtual) {
 			c := mem(tp, cOff+16*(6*(i-4)+j))
 			prev, k := build.ZMM(), build.ZMM()
 			build.VBROADCASTF32X4(c, prev)
@@ -443,9 +443,9 @@ func inT4zp() {
 	}
 	for i := 0; i < 4; i++ {
 		var sv [6]reg.VecVirtual
-		b6z(rowQ(i), func(j int, v reg.VecVirtual) {
+		b6all(rowQ(i), func(j int, v reg.VecVirtual) {
 			if i < 2 {
-				v = zadd(v, zload(mem(tp, 64*(6*(i+4)+j))))
+				v = vadd(v, zload(mem(tp, 64*(6*(i+4)+j))))
 			}
 			sv[j] = v
 		})
@@ -454,7 +454,7 @@ func inT4zp() {
 		build.VPSRLDQ(operand.U8(4), sv[0], sh0)
 		// Column 4t: tile t's j=1 + tile t−1's j=5; 4t+3: tile t's
 		// j=4 + tile t+1's j=0.
-		y := [4]reg.VecVirtual{zadd(sv[1], sh5), sv[2], sv[3], zadd(sv[4], sh0)}
+		y := [4]reg.VecVirtual{vadd(sv[1], sh5), sv[2], sv[3], vadd(sv[4], sh0)}
 		zpStoreRows(lbl, "dx", gM, i-1, zpMerge(y, perm), colK)
 	}
 	zpLoop(gM, thM, lbl("g"))
@@ -477,15 +477,15 @@ func inT4zp() {
 		for i := range z {
 			z[i] = zpZero()
 		}
-		b6z(z, func(j int, v reg.VecVirtual) {
+		b6all(z, func(j int, v reg.VecVirtual) {
 			k := build.ZMM()
 			build.VBROADCASTF32X4(mem(tp, cOff+16*j), k)
-			sv[j] = zadd(v, k)
+			sv[j] = vadd(v, k)
 		})
 		sh5, sh0 := build.ZMM(), build.ZMM()
 		build.VPSLLDQ(operand.U8(4), sv[5], sh5)
 		build.VPSRLDQ(operand.U8(4), sv[0], sh0)
-		y := [4]reg.VecVirtual{zadd(sv[1], sh5), sv[2], sv[3], zadd(sv[4], sh0)}
+		y := [4]reg.VecVirtual{vadd(sv[1], sh5), sv[2], sv[3], vadd(sv[4], sh0)}
 		o := zpMerge(y, perm)
 		r := param("h")
 		build.DECQ(r)
