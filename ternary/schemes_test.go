@@ -2,10 +2,12 @@ package ternary
 
 import (
 	"errors"
-	"github.com/tnn-go/tnn/checkpoint"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/tnn-go/tnn/checkpoint"
 )
 
 // errors returns ‖W − W_eff‖/‖W‖ and the same after the best rescaling of
@@ -46,7 +48,7 @@ func TestBestTernaryIsExact(t *testing.T) {
 		for i := range w {
 			w[i] = float32(r.NormFloat64())
 		}
-		th, a := bestTernary(w, make([]float32, n))
+		th, a := bestTernary(w, make([]float32, n), make([]float32, n))
 		got := sqErr(w, th, a)
 		// Brute force: every magnitude as the threshold, α = mean above it.
 		for _, c := range w {
@@ -161,4 +163,59 @@ func TestSchemesBeatPaperTrained(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSortMagnitudes holds the radix sort of the fitted schemes to
+// slices.Sort on magnitudes of every kind: zeros, subnormals, ties, huge
+// values, +Inf, and lengths on both sides of the cut-over to slices.Sort.
+func TestSortMagnitudes(t *testing.T) {
+	r := rand.New(rand.NewPCG(61, 62))
+	for _, n := range []int{0, 1, 7, 255, 256, 257, 1000, 4096, 36864} {
+		a := make([]float32, n)
+		for i := range a {
+			switch r.IntN(8) {
+			case 0:
+				a[i] = 0
+			case 1:
+				a[i] = math.Float32frombits(uint32(r.IntN(1 << 23))) // subnormal
+			case 2:
+				a[i] = float32(math.Inf(1))
+			case 3:
+				a[i] = float32(r.IntN(4)) // ties
+			case 4:
+				a[i] = float32(r.ExpFloat64() * 1e30)
+			default:
+				a[i] = float32(math.Abs(r.NormFloat64()) * 0.05)
+			}
+		}
+		want := slices.Clone(a)
+		slices.Sort(want)
+		sortMagnitudes(a, make([]float32, n))
+		for i := range want {
+			if math.Float32bits(a[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d: element %d = %v, want %v", n, i, a[i], want[i])
+			}
+		}
+	}
+}
+
+func BenchmarkSortMagnitudes(b *testing.B) {
+	r := rand.New(rand.NewPCG(63, 64))
+	src := make([]float32, 36864)
+	for i := range src {
+		src[i] = float32(math.Abs(r.NormFloat64()) * 0.05)
+	}
+	a, tmp := make([]float32, len(src)), make([]float32, len(src))
+	b.Run("radix", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			copy(a, src)
+			sortMagnitudes(a, tmp)
+		}
+	})
+	b.Run("slices.Sort", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			copy(a, src)
+			slices.Sort(a)
+		}
+	})
 }
