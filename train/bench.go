@@ -10,6 +10,7 @@ import (
 	"github.com/tnn-go/tnn/nn"
 	"github.com/tnn-go/tnn/optim"
 	"github.com/tnn-go/tnn/tensor"
+	"github.com/tnn-go/tnn/ternary"
 )
 
 // BenchConfig describes a speed measurement on CIFAR-shaped synthetic data
@@ -21,6 +22,7 @@ type BenchConfig struct {
 	Warmup    int
 	Threads   int
 	TEx       int
+	RELScheme string // how residual-expansion terms are fitted ("" is the paper's)
 	Train     bool   // forward + backward + SGD step; otherwise eval-mode forward
 	Device    string // "" or "cpu": the CPU engine; otherwise opened with OpenDevice
 }
@@ -41,7 +43,11 @@ func Bench(c BenchConfig) (BenchResult, error) {
 	if err != nil {
 		return BenchResult{}, err
 	}
-	net, err := models.Build(spec, models.Options{TEx: max(c.TEx, 1)})
+	scheme, err := ternary.ParseScheme(c.RELScheme)
+	if err != nil {
+		return BenchResult{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	net, err := models.Build(spec, models.Options{TEx: max(c.TEx, 1), Scheme: scheme})
 	if err != nil {
 		return BenchResult{}, err
 	}

@@ -51,6 +51,7 @@ The last line is machine-readable.`,
 		fs.IntVar(&c.Warmup, "warmup", 3, "untimed steps first")
 		fs.IntVar(&c.Threads, "threads", 0, "compute threads (default: all CPUs)")
 		fs.IntVar(&c.TEx, "tex", 1, "residual expansion terms for ternary layers")
+		fs.StringVar(&c.RELScheme, "rel_scheme", "", "how residual-expansion terms are fitted: paper (default), greedy or optimal, as tnn train's")
 		fs.StringVar(&c.Device, "device", "cpu", deviceHelp)
 		if mode == "infer" {
 			fs.StringVar(&model, "model", "", "time this packed model (tnn export) with the runtime of tnn infer instead of --arch")

@@ -66,3 +66,17 @@ func TestRandomInitBenchInt8(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchRELScheme times a t_ex = 2 step with each fitting scheme and
+// refuses an unknown one.
+func TestBenchRELScheme(t *testing.T) {
+	for _, s := range []string{"paper", "greedy", "optimal"} {
+		out, err := tnnDo("bench", "train", "--tex", "2", "--rel_scheme", s, "--batch_size", "2", "--steps", "1", "--warmup", "0", "--threads", "1")
+		if err != nil || !strings.Contains(out, "img_per_s=") {
+			t.Errorf("%s: %v, %q", s, err, out)
+		}
+	}
+	if _, err := tnnDo("bench", "train", "--tex", "2", "--rel_scheme", "bogus", "--steps", "1"); err == nil {
+		t.Error("--rel_scheme bogus: no error")
+	}
+}
