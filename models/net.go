@@ -406,6 +406,10 @@ func (n *Net) Backward(dlogits *tensor.Tensor) {
 			needDx = needDx || src != Input
 		}
 		var dxs []*tensor.Tensor
+		if j := n.normOf[i]; j >= 0 && !n.unfused {
+			// The Add's input gradient is the fused BatchNorm's incoming one.
+			n.Layers[i].(*nn.Add).GradStatsInto(n.Layers[j].(*nn.BatchNorm).GradPlaneStats())
+		}
 		if g2 := n.pair[i]; g2 == nil {
 			if j := n.gradStatsOf[i]; j >= 0 && needDx && !n.unfused {
 				n.Layers[i].(*nn.Conv2d).GradStatsInto(n.Layers[j].(*nn.BatchNorm).GradPlaneStats())

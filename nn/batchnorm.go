@@ -222,9 +222,13 @@ func (s *GradStatsSink) Fits(n, c, hw int) bool {
 // Take writes the statistics of image i's gradient planes di (c×hw).
 func (s *GradStatsSink) Take(di []float32, i int) {
 	for ch := 0; ch < s.c; ch++ {
-		off := ch * s.hw
-		vec.GradStats(di[off:], s.x[i*s.c*s.hw+off:], 1, s.hw, s.hw, s.tf[ch], s.relu, s.out[2*(ch*s.n+i):][:2])
+		s.TakePlane(di[ch*s.hw:], i, ch)
 	}
+}
+
+// TakePlane writes the statistics of plane ch of image i, d.
+func (s *GradStatsSink) TakePlane(d []float32, i, ch int) {
+	vec.GradStats(d, s.x[(i*s.c+ch)*s.hw:], 1, s.hw, s.hw, s.tf[ch], s.relu, s.out[2*(ch*s.n+i):][:2])
 }
 
 // Filled marks every image's statistics as taken.

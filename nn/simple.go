@@ -63,12 +63,61 @@ type Add struct {
 	dxs      []*tensor.Tensor
 	fwd, bwd func(lo, hi, worker int)
 	bwdSum   func(lo, hi, worker int)
+
+	// gsNext is the sink of GradStatsInto for the next Backward; gs the
+	// one in flight, whose planes bwdPlanes walks.
+	gsNext, gs *GradStatsSink
+	bwdPlanes  func(lo, hi, worker int)
 }
 
 func (a *Add) bind() {
 	if a.fwd == nil {
 		a.fwd, a.bwd, a.bwdSum = a.forwardRange, a.backwardRange, a.backwardSumRange
+		a.bwdPlanes = a.backwardPlanes
 	}
+}
+
+// GradStatsInto makes the next Backward (or BackwardSum) take the gradient
+// statistics of the BatchNorm whose output is the Add's first input, plane
+// by plane as it writes its input gradient, which is that BatchNorm's
+// incoming gradient (BatchNorm.GradPlaneStats). A Backward that makes no
+// pass of its own (no ReLU, one gradient) leaves the sink unfilled.
+func (a *Add) GradStatsInto(s *GradStatsSink) { a.gsNext = s }
+
+// takeStats reports whether the Backward in flight, which makes a pass over
+// dy, takes the sink's statistics: then it walks whole planes.
+func (a *Add) takeStats(dy *tensor.Tensor) bool {
+	a.gs, a.gsNext = a.gsNext, nil
+	if a.gs == nil || len(dy.Shape) != 4 || !a.gs.Fits(dy.Shape[0], dy.Shape[1], dy.Shape[2]*dy.Shape[3]) {
+		a.gs = nil
+	}
+	return a.gs != nil
+}
+
+// backwardPlanes is backwardRange or backwardSumRange over planes [lo, hi),
+// each plane's statistics taken while it is in cache.
+func (a *Add) backwardPlanes(lo, hi, worker int) {
+	c, hw := a.dx.Shape[1], a.dx.Shape[2]*a.dx.Shape[3]
+	for p := lo; p < hi; p++ {
+		if a.dy2 != nil {
+			a.backwardSumRange(p*hw, (p+1)*hw, worker)
+		} else {
+			a.backwardRange(p*hw, (p+1)*hw, worker)
+		}
+		a.gs.TakePlane(a.dx.Data[p*hw:(p+1)*hw], p/c, p%c)
+	}
+}
+
+// backwardPass runs the Backward's pass over dy (and dy2), by planes when
+// it takes statistics.
+func (a *Add) backwardPass(dy *tensor.Tensor, flat func(lo, hi, worker int)) {
+	if a.takeStats(dy) {
+		parallel.For(dy.Shape[0]*dy.Shape[1], a.bwdPlanes)
+		a.gs.Filled()
+		a.gs = nil
+		return
+	}
+	parallel.For(len(dy.Data), flat)
 }
 
 // ForwardNormalized is Forward(in) where in[0] would be bn's output for
@@ -123,7 +172,7 @@ func (a *Add) Backward(dy *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	if a.ReLU {
 		a.dx = ensure(a.dx, dy.Shape...)
 		a.dy = dy
-		parallel.For(len(dy.Data), a.bwd)
+		a.backwardPass(dy, a.bwd)
 		a.dy = nil
 		dy = a.dx
 	}
@@ -149,7 +198,7 @@ func (a *Add) BackwardSum(d1, d2 *tensor.Tensor, needDx bool) []*tensor.Tensor {
 	a.bind()
 	a.dx = ensure(a.dx, d1.Shape...)
 	a.dy, a.dy2 = d1, d2
-	parallel.For(len(d1.Data), a.bwdSum)
+	a.backwardPass(d1, a.bwdSum)
 	a.dy, a.dy2 = nil, nil
 	a.dxs = a.dxs[:0]
 	for range a.in {
