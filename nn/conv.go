@@ -44,8 +44,9 @@ type Conv2d struct {
 	// the one of the Forward in flight.
 	statsNext, stats []float32
 
-	// post is the epilogue of a ForwardAffine in flight (nil otherwise),
-	// with the weights and per-channel shift it folds in.
+	// post is the epilogue of the last Forward when it was a
+	// ForwardAffine (nil otherwise: a Backward refuses to follow one), with
+	// the weights and per-channel shift it folds in.
 	post         *Affine
 	wpost, bpost []float32
 }
