@@ -65,3 +65,45 @@ func TestForwardAffine(t *testing.T) {
 		}()
 	}
 }
+
+// TestWinogradEvalReuse checks that eval-mode Forwards, which keep the
+// transformed weights while the weights stay the same, see every change:
+// weights edited in place, a training Forward in between, another tile size.
+func TestWinogradEvalReuse(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	conv := NewConv2d("c", 16, 8, 3, 1, 1, false)
+	conv.Weight.Data = randTensor(r, 8, 16, 3, 3)
+	in := []*tensor.Tensor{randTensor(r, 16, 16, 9, 9)}
+	fresh := func(algo ConvAlgo) *tensor.Tensor {
+		var out *tensor.Tensor
+		withConvAlgo(algo, func() {
+			c := NewConv2d("c", 16, 8, 3, 1, 1, false)
+			c.Weight.Data = conv.Weight.Data.Clone()
+			out = c.Forward(in, false).Clone()
+		})
+		return out
+	}
+	check := func(what string, algo ConvAlgo, train bool) {
+		t.Helper()
+		want := fresh(algo)
+		var got *tensor.Tensor
+		withConvAlgo(algo, func() { got = conv.Forward(in, train) })
+		for i, v := range want.Data {
+			if math.Float32bits(got.Data[i]) != math.Float32bits(v) {
+				t.Fatalf("%s: element %d = %v, want %v", what, i, got.Data[i], v)
+			}
+		}
+	}
+	check("first", ConvWinograd4, false)
+	check("again", ConvWinograd4, false)
+	conv.Weight.Data.Data[5] += 0.25
+	check("weight edited in place", ConvWinograd4, false)
+	check("F(2×2, 3×3) after F(4×4, 3×3)", ConvWinograd, false)
+	check("back to F(4×4, 3×3)", ConvWinograd4, false)
+	conv.Weight.Data.Data[77] = -conv.Weight.Data.Data[77]
+	check("training forward", ConvWinograd4, true)
+	conv.Weight.Data.Data[0] = float32(math.Copysign(0, -1))
+	check("after training, −0 written", ConvWinograd4, false)
+	conv.Weight.Data.Data[0] = 0
+	check("+0 over −0", ConvWinograd4, false)
+}

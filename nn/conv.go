@@ -235,7 +235,7 @@ func (c *Conv2d) forward(in []*tensor.Tensor, train bool) *tensor.Tensor {
 	c.t.workspaces(parallel.Threads())
 	c.winoOn = c.useWinograd(a.n, a.h, a.w)
 	if c.winoOn {
-		c.winoForward()
+		c.winoForward(train)
 	} else {
 		if !a.isDir {
 			c.t.cols = scratch(c.t.cols, parallel.Threads(), a.k*a.hw)

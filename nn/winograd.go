@@ -3,6 +3,7 @@ package nn
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -160,6 +161,11 @@ type winoState struct {
 	g, ld    int       // images per group, row stride of the transformed planes
 	vx, mx   int       // stride of ξ in V (InC rows of ld) and in M (OutC rows)
 	u        []float32 // rows × OutC × InC transformed weights of the last Forward
+	// uOf is the weight u was transformed from, kept after eval-mode
+	// Forwards only, and uM the tile size it was transformed for: an
+	// evaluation pass over many batches transforms the weights once.
+	uOf []float32
+	uM  int
 	fwd, bwd func(lo, hi, worker int)
 	wt, wtT  func(lo, hi, worker int) // weight transforms, over blocks of pairs
 	wT, dwT  []float32                // operands of wtT: dw, written from du
@@ -236,11 +242,31 @@ func oddLines(n int) int {
 	return 16 * (k | 1)
 }
 
-func (c *Conv2d) winoForward() {
+func (c *Conv2d) winoForward(train bool) {
 	a := &c.call
 	s := c.winoSetup(a.h, a.w)
-	parallel.For(c.pairBlocks(), s.wt)
+	if train || s.uM != s.m || !equalBits(s.uOf, a.wq) {
+		parallel.For(c.pairBlocks(), s.wt)
+		// Training changes the weights every step: keep nothing to compare.
+		s.uOf, s.uM = s.uOf[:0], 0
+		if !train {
+			s.uOf, s.uM = append(s.uOf, a.wq...), s.m
+		}
+	}
 	parallel.For(a.n, s.fwd)
+}
+
+// equalBits reports whether a and b hold the same float32 bit patterns.
+func equalBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i, v := range a {
+		if math.Float32bits(v) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // winoIn transforms images [i0, i0+gn) of x into v.
