@@ -155,17 +155,17 @@ const (
 
 // winoState holds a Conv2d's Winograd operands and per-worker buffers.
 type winoState struct {
-	m        int // output tile size the next Forward uses (2 or 4)
-	plan     *wino.Plan
-	rows     int       // transformed rows ξ, the number of products
-	g, ld    int       // images per group, row stride of the transformed planes
-	vx, mx   int       // stride of ξ in V (InC rows of ld) and in M (OutC rows)
-	u        []float32 // rows × OutC × InC transformed weights of the last Forward
+	m      int // output tile size the next Forward uses (2 or 4)
+	plan   *wino.Plan
+	rows   int       // transformed rows ξ, the number of products
+	g, ld  int       // images per group, row stride of the transformed planes
+	vx, mx int       // stride of ξ in V (InC rows of ld) and in M (OutC rows)
+	u      []float32 // rows × OutC × InC transformed weights of the last Forward
 	// uOf is the weight u was transformed from, kept after eval-mode
 	// Forwards only, and uM the tile size it was transformed for: an
 	// evaluation pass over many batches transforms the weights once.
-	uOf []float32
-	uM  int
+	uOf      []float32
+	uM       int
 	fwd, bwd func(lo, hi, worker int)
 	wt, wtT  func(lo, hi, worker int) // weight transforms, over blocks of pairs
 	wT, dwT  []float32                // operands of wtT: dw, written from du
