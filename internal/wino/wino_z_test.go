@@ -177,31 +177,38 @@ func BenchmarkTransforms4Z(b *testing.B) {
 	for _, s := range []int{32, 28, 16, 14} {
 		p, _ := NewPlan4(s, s)
 		z, avx2 := zFor(b, p)
-		ld := p.Tiles() + p.Slack()
-		x := randSlice(r, s*s)
-		v := randSlice(r, p.span(ld))
-		tmp := make([]float32, p.ScratchLen())
-		impls := []struct {
-			name string
-			ks   kernels4
-		}{{"avx2", avx2}, {"avx512", z}}
-		kernels := []struct {
-			name string
-			run  func(ks kernels4)
-		}{
-			{"in", func(ks kernels4) { ks.in(v, ld, x, s, s, p.TW, p.colMask, tmp) }},
-			{"out", func(ks kernels4) { ks.out(x, v, ld, s, s, p.TW, 0, p.colMask) }},
-			{"outT", func(ks kernels4) { ks.outT(v, ld, x, s, s, p.TW, p.colMask, tmp) }},
-			{"inT", func(ks kernels4) { ks.inT(x, v, ld, s, s, p.TW, p.dxMask, tmp) }},
-		}
-		for _, k := range kernels {
-			for _, im := range impls {
-				b.Run(fmt.Sprintf("%dx%d/%s/%s", s, s, k.name, im.name), func(b *testing.B) {
-					for i := 0; i < b.N; i++ {
-						k.run(im.ks)
-					}
-				})
-			}
+		benchPair(b, r, p, avx2, z)
+	}
+}
+
+// benchPair times the four kernels of an AVX2 and an AVX-512 set on plan
+// p's plane, one after the other per kernel.
+func benchPair(b *testing.B, r *rand.Rand, p *Plan, avx2, z kernels4) {
+	s := p.H
+	ld := p.Tiles() + p.Slack()
+	x := randSlice(r, p.H*p.W)
+	v := randSlice(r, p.span(ld))
+	tmp := make([]float32, p.ScratchLen())
+	impls := []struct {
+		name string
+		ks   kernels4
+	}{{"avx2", avx2}, {"avx512", z}}
+	kernels := []struct {
+		name string
+		run  func(ks kernels4)
+	}{
+		{"in", func(ks kernels4) { ks.in(v, ld, x, p.H, p.W, p.TW, p.colMask, tmp) }},
+		{"out", func(ks kernels4) { ks.out(x, v, ld, p.H, p.W, p.TW, 0, p.colMask) }},
+		{"outT", func(ks kernels4) { ks.outT(v, ld, x, p.H, p.W, p.TW, p.colMask, tmp) }},
+		{"inT", func(ks kernels4) { ks.inT(x, v, ld, p.H, p.W, p.TW, p.dxMask, tmp) }},
+	}
+	for _, k := range kernels {
+		for _, im := range impls {
+			b.Run(fmt.Sprintf("%dx%d/%s/%s", s, p.W, k.name, im.name), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					k.run(im.ks)
+				}
+			})
 		}
 	}
 }

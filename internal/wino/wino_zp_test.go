@@ -1,7 +1,6 @@
 package wino
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -75,31 +74,6 @@ func BenchmarkTransforms4ZP(b *testing.B) {
 	r := rand.New(rand.NewPCG(49, 50))
 	for _, s := range []int{16, 14} {
 		p, _ := NewPlan4(s, s)
-		ld := p.Tiles() + p.Slack()
-		x := randSlice(r, s*s)
-		v := randSlice(r, p.span(ld))
-		tmp := make([]float32, p.ScratchLen())
-		impls := []struct {
-			name string
-			ks   kernels4
-		}{{"avx2", asmKernels4p}, {"avx512", zp}}
-		kernels := []struct {
-			name string
-			run  func(ks kernels4)
-		}{
-			{"in", func(ks kernels4) { ks.in(v, ld, x, s, s, p.TW, p.colMask, tmp) }},
-			{"out", func(ks kernels4) { ks.out(x, v, ld, s, s, p.TW, 0, p.colMask) }},
-			{"outT", func(ks kernels4) { ks.outT(v, ld, x, s, s, p.TW, p.colMask, tmp) }},
-			{"inT", func(ks kernels4) { ks.inT(x, v, ld, s, s, p.TW, p.dxMask, tmp) }},
-		}
-		for _, k := range kernels {
-			for _, im := range impls {
-				b.Run(fmt.Sprintf("%dx%d/%s/%s", s, s, k.name, im.name), func(b *testing.B) {
-					for i := 0; i < b.N; i++ {
-						k.run(im.ks)
-					}
-				})
-			}
-		}
+		benchPair(b, r, p, asmKernels4p, zp)
 	}
 }
